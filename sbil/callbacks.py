@@ -1,0 +1,297 @@
+"""SB3 callbacks: periodic evaluation, crash-safe checkpoints, and (in :mod:`sbil.sb3`) reward refits.
+
+All schedules count env steps (``model.num_timesteps``), so they mean the same thing whatever the
+number of parallel envs.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.vec_env import VecEnv
+
+from sbil.io import PathLike, atomic_path, atomic_write
+
+
+class EvalCallback(BaseCallback):
+    """Evaluate the deterministic policy's true return every ``eval_freq`` env steps.
+
+    Unlike SB3's ``EvalCallback``, its history is part of the run's state (:meth:`state_dict`), so
+    a resumed run continues the same curve with no duplicated or missing points, and the CSV and
+    best model are written atomically.
+
+    :param eval_env: a separate env (never the training env: its reward may be replaced).
+    :param eval_freq: evaluate every this many env steps (0 disables periodic evaluation).
+    :param n_eval_episodes: episodes per evaluation.
+    :param log_dir: where ``evals.csv`` and ``best_model.zip`` go (optional).
+    :param save_best: keep the best-scoring policy as ``best_model.zip``.
+    """
+
+    def __init__(
+        self,
+        eval_env: VecEnv,
+        eval_freq: int,
+        n_eval_episodes: int = 5,
+        log_dir: Optional[PathLike] = None,
+        save_best: bool = False,
+        verbose: int = 0,
+    ) -> None:
+        super().__init__(verbose)
+        self.eval_env = eval_env
+        self.eval_freq = int(eval_freq)
+        self.n_eval_episodes = int(n_eval_episodes)
+        self.log_dir = Path(log_dir) if log_dir is not None else None
+        self.save_best = save_best
+        self.history: list[dict[str, float]] = []
+        self.best_mean = -np.inf
+        self._t0 = time.time()
+
+    def _next_due(self) -> int:
+        done = int(self.history[-1]["timesteps"]) if self.history else 0
+        return (done // self.eval_freq + 1) * self.eval_freq
+
+    def _on_step(self) -> bool:
+        if self.eval_freq > 0 and self.num_timesteps >= self._next_due():
+            self.evaluate()
+        return True
+
+    def evaluate(self) -> dict[str, float]:
+        """Run one evaluation now, log it and append it to the history."""
+        returns, lengths = evaluate_policy(
+            self.model, self.eval_env, n_eval_episodes=self.n_eval_episodes, deterministic=True, return_episode_rewards=True
+        )
+        row = {
+            "timesteps": int(self.num_timesteps),
+            "mean_return": float(np.mean(returns)),
+            "std_return": float(np.std(returns)),
+            "mean_length": float(np.mean(lengths)),
+            "wall_time": float(time.time() - self._t0),
+        }
+        self.history.append(row)
+        self.logger.record("eval/mean_reward", row["mean_return"])
+        self.logger.record("eval/std_reward", row["std_return"])
+        self.logger.record("eval/mean_ep_length", row["mean_length"])
+        self.logger.record("time/wall_time", row["wall_time"])
+        self.logger.dump(self.num_timesteps)
+        if self.verbose:
+            print(f"eval @ {row['timesteps']} steps: return {row['mean_return']:.1f} ± {row['std_return']:.1f}")
+        if self.log_dir is not None:
+            self.write_csv()
+            if self.save_best and row["mean_return"] > self.best_mean:
+                with atomic_path(self.log_dir / "best_model.zip") as tmp:
+                    self.model.save(tmp)
+        self.best_mean = max(self.best_mean, row["mean_return"])
+        return row
+
+    def write_csv(self) -> None:
+        if self.log_dir is None or not self.history:
+            return
+        keys = ["timesteps", "mean_return", "std_return", "mean_length", "wall_time"]
+        lines = [",".join(keys)] + [",".join(f"{r[k]:.6g}" for k in keys) for r in self.history]
+        atomic_write(self.log_dir / "evals.csv", "\n".join(lines) + "\n")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": self.history, "best_mean": float(self.best_mean), "elapsed": time.time() - self._t0}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.history = [dict(r) for r in state.get("history", [])]
+        self.best_mean = float(state.get("best_mean", -np.inf))
+        self._t0 = time.time() - float(state.get("elapsed", 0.0))
+
+
+class CheckpointCallback(BaseCallback):
+    """Call ``save_fn()`` every ``save_freq`` env steps, and on SIGINT / SIGTERM before stopping.
+
+    A signal does not interrupt an SB3 update half-way: the handler only raises a flag, the
+    checkpoint is written at the next env step, and training stops cleanly (``learn`` returns and
+    :attr:`interrupted` names the signal).
+
+    :param save_fn: writes a checkpoint of the whole run (it knows what the run holds).
+    :param save_freq: env steps between checkpoints (0: only on signals).
+    """
+
+    def __init__(self, save_fn: Callable[[], None], save_freq: int, verbose: int = 0) -> None:
+        super().__init__(verbose)
+        self.save_fn = save_fn
+        self.save_freq = int(save_freq)
+        self.interrupted: Optional[str] = None
+        self._last_save = 0
+        self._previous: dict[int, Any] = {}
+
+    def _on_training_start(self) -> None:
+        self._last_save = self.num_timesteps
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.interrupted = signal.Signals(signum).name
+
+    def _on_step(self) -> bool:
+        if self.interrupted is not None:
+            self.save_fn()
+            self._last_save = self.num_timesteps
+            return False
+        # Save at multiples of save_freq, so a resumed run checkpoints at the same steps as an
+        # uninterrupted one.
+        if self.save_freq > 0 and self.num_timesteps // self.save_freq > self._last_save // self.save_freq:
+            self.save_fn()
+            self._last_save = self.num_timesteps
+        return True
+
+    def _on_training_end(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+
+class RewardRefitCallback(BaseCallback):
+    """Gather the learner's transitions and refit the reward learner on a schedule.
+
+    Works with stock SB3 algorithms: after every rollout for on-policy ones (PPO, A2C), every
+    ``refit_every`` env steps for off-policy ones (SAC, TD3). Transitions go into a bounded ring
+    buffer (``buffer_size``), and each refit draws at most ``samples_per_refit`` of them, so the
+    cost of a refit does not grow with the length of the run. At training start it attaches the
+    reward learner to a :class:`~sbil.buffers.RelabelingReplayBuffer` that has none.
+
+    Logs ``reward/*``: the learner's refit stats (score losses, DS-divergence estimate, refit time)
+    and the learned reward's per-step mean and episode return (from
+    :class:`~sbil.wrappers.LearnedRewardVecEnv`'s infos).
+
+    :param reward: the reward learner to refit.
+    :param refit_every: env steps between refits for off-policy algorithms (reference: 1000);
+        ignored for on-policy ones, which refit after every rollout.
+    :param buffer_size: learner transitions kept (reference: 200k).
+    :param samples_per_refit: transitions per refit (reference: 100k).
+    :param seed: seeds which transitions each refit draws.
+    """
+
+    def __init__(
+        self,
+        reward: Any,
+        refit_every: int = 1000,
+        buffer_size: int = 200_000,
+        samples_per_refit: int = 100_000,
+        seed: int = 0,
+        verbose: int = 0,
+    ) -> None:
+        super().__init__(verbose)
+        if refit_every < 1 or buffer_size < 1 or samples_per_refit < 1:
+            raise ValueError("refit_every, buffer_size and samples_per_refit must all be >= 1")
+        self.reward = reward
+        self.refit_every = int(refit_every)
+        self.buffer_size = int(buffer_size)
+        self.samples_per_refit = int(samples_per_refit)
+        self.rng = np.random.default_rng(seed)
+        self.pos = 0
+        self.full = False
+        self.data: dict[str, np.ndarray] = {}
+        self.n_refits = 0
+        self._on_policy = True
+        self._last_refit_step = 0
+        self._learned_sum = 0.0
+        self._learned_count = 0
+        self._learned_episodes: list[float] = []
+
+    def _on_training_start(self) -> None:
+        from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+
+        from sbil.buffers import RelabelingReplayBuffer
+
+        self._on_policy = not isinstance(self.model, OffPolicyAlgorithm)
+        if hasattr(self.reward, "check_env"):
+            self.reward.check_env(self.model.get_env())
+        buffer = getattr(self.model, "replay_buffer", None)
+        if isinstance(buffer, RelabelingReplayBuffer) and buffer.reward_fn is None:
+            buffer.reward_fn = self.reward
+        if not self.data:
+            obs_shape = self.model.observation_space.shape
+            act_shape = self.model.action_space.shape
+            n = self.buffer_size
+            self.data = {
+                "obs": np.zeros((n, *obs_shape), np.float32),
+                "acts": np.zeros((n, *act_shape), np.float32),
+                "next_obs": np.zeros((n, *obs_shape), np.float32),
+                "dones": np.zeros(n, bool),
+            }
+        self._last_refit_step = self.num_timesteps
+
+    def _on_step(self) -> bool:
+        loc = self.locals
+        new_obs = np.array(loc["new_obs"], dtype=np.float32, copy=True)
+        dones, infos = loc["dones"], loc["infos"]
+        for i, done in enumerate(dones):
+            if done and "terminal_observation" in infos[i]:
+                new_obs[i] = infos[i]["terminal_observation"]
+        # On-policy algorithms step the env with the clipped actions; off-policy ones with `actions`.
+        acts = loc["clipped_actions"] if "clipped_actions" in loc else loc["actions"]
+        self._add(np.asarray(self.model._last_obs, np.float32), np.asarray(acts, np.float32), new_obs, np.asarray(dones, bool))
+        for info in infos:
+            if "learned_reward" in info:
+                self._learned_sum += info["learned_reward"]
+                self._learned_count += 1
+            if "learned_episode" in info:
+                self._learned_episodes.append(info["learned_episode"]["r"])
+        if not self._on_policy and self.num_timesteps // self.refit_every > self._last_refit_step // self.refit_every:
+            self.refit()
+        return True
+
+    def _on_rollout_end(self) -> None:
+        if self._on_policy:
+            self.refit()
+
+    def _add(self, obs: np.ndarray, acts: np.ndarray, next_obs: np.ndarray, dones: np.ndarray) -> None:
+        n = len(obs)
+        idx = (self.pos + np.arange(n)) % self.buffer_size
+        self.data["obs"][idx] = obs.reshape(n, *self.data["obs"].shape[1:])
+        self.data["acts"][idx] = acts.reshape(n, *self.data["acts"].shape[1:])
+        self.data["next_obs"][idx] = next_obs.reshape(n, *self.data["next_obs"].shape[1:])
+        self.data["dones"][idx] = dones
+        self.full = self.full or self.pos + n >= self.buffer_size
+        self.pos = int((self.pos + n) % self.buffer_size)
+
+    @property
+    def size(self) -> int:
+        return self.buffer_size if self.full else self.pos
+
+    def refit(self) -> dict[str, float]:
+        """Refit the reward learner now on a sample of the gathered transitions, and log."""
+        self._last_refit_step = self.num_timesteps
+        if self.size == 0:
+            return {}
+        idx = self.rng.choice(self.size, size=min(self.samples_per_refit, self.size), replace=False)
+        t0 = time.time()
+        stats = self.reward.update(*(self.data[k][idx] for k in ("obs", "acts", "next_obs", "dones")))
+        self.n_refits += 1
+        for key, value in stats.items():
+            self.logger.record(f"reward/{key}", value)
+        self.logger.record("reward/refit_time", time.time() - t0)
+        self.logger.record("reward/n_refits", self.n_refits)
+        if self._learned_count:
+            self.logger.record("reward/learned_step_mean", self._learned_sum / self._learned_count)
+            self._learned_sum, self._learned_count = 0.0, 0
+        if self._learned_episodes:
+            self.logger.record("reward/learned_ep_rew_mean", float(np.mean(self._learned_episodes[-100:])))
+            self._learned_episodes = self._learned_episodes[-100:]
+        return stats
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume exactly: gathered data, position, RNG."""
+        return {
+            "pos": self.pos, "full": self.full, "n_refits": self.n_refits, "last_refit_step": self._last_refit_step,
+            "rng": self.rng.bit_generator.state, "data": self.data,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.pos, self.full, self.n_refits = int(state["pos"]), bool(state["full"]), int(state["n_refits"])
+        self._last_refit_step = int(state["last_refit_step"])
+        self.rng.bit_generator.state = state["rng"]
+        self.data = {k: np.asarray(v) for k, v in state["data"].items()}

@@ -1,0 +1,165 @@
+"""Typed configs of the training scripts (omegaconf structured configs: the schema is the doc).
+
+``load_config`` merges, in order: the schema's defaults, a YAML file (``sbil/configs/train/*.yaml``
+by name, or a path), then ``key=value`` overrides from the command line. Struct mode makes a
+misspelt key an error, and values are type-checked and range-checked before any work starts.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from sbil.errors import SbilError
+from sbil.rewards.smiling import SmilingConfig
+
+TRAIN_CONFIGS = Path(__file__).parent / "configs" / "train"
+REWARD_LEARNERS = ("smiling", "smiling_sa", "smiling_linear")
+
+
+@dataclass
+class EnvConfig:
+    id: str = "Pendulum-v1"  #: gymnasium id
+    kwargs: dict[str, Any] = field(default_factory=dict)  #: gymnasium.make kwargs (the imitation task)
+    n_envs: int = 1  #: parallel training envs
+
+
+@dataclass
+class DemosConfig:
+    source: str = "pendulum"  #: shipped task name (expert_data/manifest.json) or a demos .npz path
+    n_episodes: Optional[int] = None  #: keep the first N episodes
+    every: int = 1  #: keep every k-th step
+    max_transitions: Optional[int] = None  #: keep at most this many transitions
+
+
+@dataclass
+class AlgoConfig:
+    name: str = "sac"  #: ppo, a2c, sac or td3 (stock SB3)
+    policy: str = "MlpPolicy"
+    kwargs: dict[str, Any] = field(default_factory=dict)  #: SB3 constructor kwargs
+
+
+@dataclass
+class RewardConfig:
+    learner: str = "smiling"  #: smiling (state-only), smiling_sa (state-action), smiling_linear
+    smiling: SmilingConfig = field(default_factory=SmilingConfig)
+    reward_norm: str = "batch"  #: none, batch (reference) or running; on-policy runs need running
+    reward_scale: float = 0.1
+    refit_every: int = 1000  #: env steps between learner-net refits (off-policy; on-policy: every rollout)
+    buffer_size: int = 200_000  #: learner transitions kept for refits
+    samples_per_refit: int = 100_000
+    relabel: str = "cached"  #: off-policy: every_batch (reference: rescore each minibatch) or cached
+    cache_dir: Optional[str] = None  #: expert-net fit cache (default ~/.cache/sbil)
+
+
+@dataclass
+class EvalConfig:
+    freq: int = 2000  #: env steps between evaluations of the true return
+    n_episodes: int = 5
+
+
+@dataclass
+class TrainConfig:
+    env: EnvConfig = field(default_factory=EnvConfig)
+    demos: DemosConfig = field(default_factory=DemosConfig)
+    algo: AlgoConfig = field(default_factory=AlgoConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    total_timesteps: int = 10_000  #: env steps, warm-up included
+    seed: int = 0
+    device: str = "auto"
+    threads: Optional[int] = None  #: torch CPU threads (None: torch's default)
+    out_dir: Optional[str] = None  #: default runs/smile/<env.id>/seed<seed>
+    checkpoint_freq: int = 5000  #: env steps between checkpoints
+    progress_bar: bool = True
+    verbose: int = 1
+
+
+def _fail(e: OmegaConfBaseException, schema: Any) -> SbilError:
+    key = getattr(e, "full_key", None) or ""
+    msg = getattr(e, "msg", str(e)).split("\n")[0]
+    if "not in" in msg or "ConfigKeyError" in type(e).__name__ or "ConfigAttributeError" in type(e).__name__:
+        flat = _flat_keys(OmegaConf.to_container(OmegaConf.structured(schema)))
+        close = difflib.get_close_matches(key, flat, n=3, cutoff=0.6)
+        hint = f" Did you mean: {', '.join(close)}?" if close else " Run with --help-config to list the keys."
+        return SbilError(f"Unknown config key {key!r}.{hint}")
+    return SbilError(f"Config value for {key!r} is invalid: {msg}")
+
+
+def _flat_keys(d: Any, prefix: str = "") -> list[str]:
+    out = []
+    for k, v in d.items():
+        name = f"{prefix}{k}"
+        out.append(name)
+        if isinstance(v, dict) and not name.endswith("kwargs"):
+            out.extend(_flat_keys(v, name + "."))
+    return out
+
+
+def config_path(name_or_path: str) -> Path:
+    """A train config by name (``sbil/configs/train/<name>.yaml``) or by path."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise SbilError(f"Config file {path} does not exist.")
+        return path
+    candidate = TRAIN_CONFIGS / f"{name_or_path}.yaml"
+    if not candidate.is_file():
+        names = sorted(p.stem for p in TRAIN_CONFIGS.glob("*.yaml"))
+        raise SbilError(f"Unknown config {name_or_path!r}. Shipped configs: {', '.join(names)}; or pass a .yaml path.")
+    return candidate
+
+
+def load_config(name_or_path: Optional[str] = "default", overrides: Sequence[str] = (), base: Optional[DictConfig] = None) -> DictConfig:
+    """Schema defaults <- YAML file (or ``base``) <- ``key=value`` overrides, validated.
+
+    :raises SbilError: naming the offending key for unknown keys, wrong types or bad ranges.
+    """
+    schema = OmegaConf.structured(TrainConfig)
+    try:
+        cfg = schema
+        if base is not None:
+            cfg = OmegaConf.merge(cfg, base)
+        elif name_or_path:
+            cfg = OmegaConf.merge(cfg, OmegaConf.load(config_path(name_or_path)))
+        for item in overrides:
+            if "=" not in item:
+                raise SbilError(f"Override {item!r} is not key=value (e.g. env.id=Hopper-v5).")
+        cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
+    except OmegaConfBaseException as e:
+        raise _fail(e, TrainConfig) from None
+    validate(cfg)
+    OmegaConf.set_readonly(cfg, False)
+    return cfg
+
+
+def validate(cfg: DictConfig) -> None:
+    """Range checks that types cannot express; the message names the key."""
+    checks = [
+        ("total_timesteps", cfg.total_timesteps > 0, "a positive number of env steps"),
+        ("env.n_envs", cfg.env.n_envs >= 1, ">= 1"),
+        ("checkpoint_freq", cfg.checkpoint_freq >= 0, ">= 0 (0: only at the end)"),
+        ("eval.freq", cfg.eval.freq >= 0, ">= 0 (0: only at the end)"),
+        ("eval.n_episodes", cfg.eval.n_episodes >= 1, ">= 1"),
+        ("demos.every", cfg.demos.every >= 1, ">= 1"),
+        ("reward.learner", cfg.reward.learner in REWARD_LEARNERS, f"one of {', '.join(REWARD_LEARNERS)}"),
+        ("reward.reward_norm", cfg.reward.reward_norm in ("none", "batch", "running"), "none, batch or running"),
+        ("reward.relabel", cfg.reward.relabel in ("every_batch", "cached"), "every_batch or cached"),
+        ("reward.refit_every", cfg.reward.refit_every >= 1, ">= 1"),
+        ("reward.buffer_size", cfg.reward.buffer_size >= 1, ">= 1"),
+        ("reward.samples_per_refit", cfg.reward.samples_per_refit >= 1, ">= 1"),
+        ("reward.smiling.n_t_samples", cfg.reward.smiling.n_t_samples >= 1, ">= 1"),
+        ("reward.smiling.lr", cfg.reward.smiling.lr > 0, "> 0"),
+        ("reward.smiling.batch_size", cfg.reward.smiling.batch_size >= 1, ">= 1"),
+        ("reward.smiling.expert_grad_steps", cfg.reward.smiling.expert_grad_steps >= 0, ">= 0"),
+    ]
+    for key, ok, valid in checks:
+        if not ok:
+            value = OmegaConf.select(cfg, key)
+            raise SbilError(f"Config value {key}={value!r} is out of range: it must be {valid}.")
+    SmilingConfig(**OmegaConf.to_container(cfg.reward.smiling)).validate()

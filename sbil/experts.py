@@ -1,0 +1,193 @@
+"""Training SB3 experts from the recipes in ``sbil/configs/experts.yaml``.
+
+An expert run lives in one output folder: ``checkpoints/`` (model + replay buffer, atomic),
+``tb/`` (tensorboard), ``evals.csv``, ``best_model.zip`` (best fixed-horizon evaluation) and
+``result.json``. It resumes from its latest checkpoint after any interruption.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import yaml
+from stable_baselines3 import A2C, PPO, SAC, TD3
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+
+from sbil.callbacks import CheckpointCallback, EvalCallback
+from sbil.checkpoint import latest_checkpoint, require_checkpoint, save_checkpoint
+from sbil.envs import make_vec_env
+from sbil.errors import SbilError
+from sbil.io import RunLock, atomic_write_json
+
+ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C, "sac": SAC, "td3": TD3}
+EXPERT_CONFIGS = Path(__file__).parent / "configs" / "experts.yaml"
+
+
+def get_algo(name: str) -> type[BaseAlgorithm]:
+    """The SB3 algorithm class for a lower-case name, with an error listing the valid ones."""
+    try:
+        return ALGOS[name.lower()]
+    except KeyError:
+        raise SbilError(f"Unknown algorithm {name!r}. Valid names: {', '.join(ALGOS)}.") from None
+
+
+@dataclass
+class ExpertConfig:
+    """One task's expert recipe (see ``sbil/configs/experts.yaml``)."""
+
+    task: str
+    env_id: str
+    algo: str
+    n_timesteps: int
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    train_env_kwargs: dict[str, Any] = field(default_factory=dict)
+    hyperparams: dict[str, Any] = field(default_factory=dict)
+    n_envs: int = 1
+    eval_freq: int = 20_000
+    n_eval_episodes: int = 5
+    checkpoint_freq: int = 25_000
+    n_demo_episodes: int = 25
+
+
+def load_expert_configs(path: Optional[Path] = None) -> dict[str, ExpertConfig]:
+    """All expert recipes, keyed by task name."""
+    raw = yaml.safe_load(Path(path or EXPERT_CONFIGS).read_text())
+    names = {f.name for f in dataclasses.fields(ExpertConfig)}
+    configs = {}
+    for task, entry in raw.items():
+        unknown = set(entry) - names
+        if unknown:
+            raise SbilError(f"Expert recipe {task!r} has unknown keys {sorted(unknown)}; valid keys: {sorted(names - {'task'})}.")
+        configs[task] = ExpertConfig(task=task, **entry)
+    return configs
+
+
+def get_expert_config(task: str) -> ExpertConfig:
+    """The recipe for ``task``, with an error listing the known tasks."""
+    configs = load_expert_configs()
+    if task not in configs:
+        raise SbilError(f"No expert recipe for task {task!r}. Known tasks: {', '.join(configs)}.")
+    return configs[task]
+
+
+def train_expert(
+    cfg: ExpertConfig,
+    out_dir: Path,
+    seed: int = 0,
+    resume: bool = False,
+    n_timesteps: Optional[int] = None,
+    progress_bar: bool = True,
+    device: str = "auto",
+    verbose: int = 1,
+) -> dict[str, Any]:
+    """Train (or resume) an expert and return its final evaluation.
+
+    :param cfg: the task's recipe.
+    :param out_dir: the run folder; locked while training.
+    :param seed: seeds the algorithm and the envs.
+    :param resume: continue from the latest valid checkpoint in ``out_dir``.
+    :param n_timesteps: override the recipe's budget (total env steps, including any done).
+    :return: a summary with the final and best evaluation returns.
+    """
+    out_dir = Path(out_dir)
+    total = int(n_timesteps or cfg.n_timesteps)
+    if total <= 0:
+        raise SbilError(f"n_timesteps must be positive, got {total}.")
+    ckpt_dir = out_dir / "checkpoints"
+    with RunLock(out_dir):
+        if not resume and latest_checkpoint(ckpt_dir) is not None:
+            raise SbilError(f"{out_dir} already holds a run. Pass --resume to continue it, or choose another output folder.")
+        algo_cls = get_algo(cfg.algo)
+        env = make_vec_env(cfg.env_id, cfg.n_envs, seed=seed, env_kwargs=cfg.train_env_kwargs)
+        eval_env = make_vec_env(cfg.env_id, 1, seed=seed + 10_000, env_kwargs=cfg.env_kwargs)
+        evaluator = EvalCallback(eval_env, cfg.eval_freq, cfg.n_eval_episodes, log_dir=out_dir, save_best=True, verbose=verbose)
+        if resume:
+            path, manifest = require_checkpoint(ckpt_dir, f"Start it afresh: python scripts/train_expert.py {cfg.task}")
+            model = algo_cls.load(path / "model.zip", env=env, device=device, tensorboard_log=str(out_dir / "tb"))
+            if isinstance(model, OffPolicyAlgorithm):
+                model.load_replay_buffer(path / "replay_buffer.pkl")
+            evaluator.load_state_dict(manifest["meta"]["eval"])
+            print(f"Resuming {cfg.task} expert from {path.name} ({model.num_timesteps} env steps).")
+        else:
+            model = algo_cls("MlpPolicy", env, seed=seed, device=device, tensorboard_log=str(out_dir / "tb"), verbose=0, **cfg.hyperparams)
+            atomic_write_json(out_dir / "config.json", {"seed": seed, "n_timesteps": total, **dataclasses.asdict(cfg)})
+
+        def save() -> None:
+            writers = {"model.zip": model.save}
+            if isinstance(model, OffPolicyAlgorithm):
+                writers["replay_buffer.pkl"] = model.save_replay_buffer
+            save_checkpoint(ckpt_dir, model.num_timesteps, writers, meta={"eval": evaluator.state_dict()})
+
+        checkpointer = CheckpointCallback(save, cfg.checkpoint_freq)
+        t0, start = time.time(), model.num_timesteps
+        if total > model.num_timesteps:
+            model.learn(
+                total - model.num_timesteps,
+                callback=[evaluator, checkpointer],
+                reset_num_timesteps=False,
+                progress_bar=progress_bar,
+                tb_log_name="run",
+            )
+        if checkpointer.interrupted:
+            raise SbilError(f"Stopped by {checkpointer.interrupted} at {model.num_timesteps} env steps; checkpoint saved. Continue with --resume.")
+        save()
+        done = evaluator.history and evaluator.history[-1]["timesteps"] == model.num_timesteps
+        final = evaluator.history[-1] if done else evaluator.evaluate()
+        result = {
+            "task": cfg.task,
+            "env_id": cfg.env_id,
+            "algo": cfg.algo,
+            "seed": seed,
+            "n_timesteps": int(model.num_timesteps),
+            "final_return": final["mean_return"],
+            "final_return_std": final["std_return"],
+            "best_return": float(evaluator.best_mean),
+            "steps_per_second_last_session": (model.num_timesteps - start) / max(time.time() - t0, 1e-9),
+        }
+        atomic_write_json(out_dir / "result.json", result)
+        env.close()
+        eval_env.close()
+        return result
+
+
+def load_result(out_dir: Path) -> dict[str, Any]:
+    """The ``result.json`` of a finished expert run."""
+    path = Path(out_dir) / "result.json"
+    if not path.exists():
+        raise SbilError(f"{path} does not exist: the expert run in {out_dir} has not finished.")
+    return json.loads(path.read_text())
+
+
+def rollout_episodes(policy: Any, env_id: str, env_kwargs: dict[str, Any], n_episodes: int, seed: int, progress_bar: bool = False) -> list[dict]:
+    """Roll out ``policy`` (an SB3 model, deterministic, or ``None`` for uniform random actions).
+
+    :return: one dict per episode with ``obs, acts, next_obs, rewards`` arrays and ``terminated``.
+    """
+    from tqdm.auto import tqdm
+
+    from sbil.envs import make_env
+
+    env = make_env(env_id, env_kwargs)
+    env.action_space.seed(seed)
+    episodes = []
+    for ep in tqdm(range(n_episodes), desc=f"rollouts {env_id}", disable=not progress_bar):
+        obs, _ = env.reset(seed=seed + ep)
+        rows: dict[str, list] = {"obs": [], "acts": [], "next_obs": [], "rewards": []}
+        while True:
+            act = env.action_space.sample() if policy is None else policy.predict(obs, deterministic=True)[0]
+            next_obs, rew, terminated, truncated, _ = env.step(act)
+            for key, value in zip(rows, (obs, act, next_obs, rew)):
+                rows[key].append(np.asarray(value, dtype=np.float32))
+            obs = next_obs
+            if terminated or truncated:
+                break
+        episodes.append({**{k: np.stack(v) for k, v in rows.items()}, "terminated": bool(terminated)})
+    env.close()
+    return episodes

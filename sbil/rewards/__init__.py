@@ -1,0 +1,6 @@
+"""Reward learners: one interface (:class:`RewardLearner`), SMILING and its variants."""
+
+from sbil.rewards.base import RewardLearner, load_reward
+from sbil.rewards.smiling import LinearSmilingReward, SmilingConfig, SmilingReward
+
+__all__ = ["RewardLearner", "load_reward", "SmilingReward", "SmilingConfig", "LinearSmilingReward"]

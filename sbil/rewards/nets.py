@@ -1,0 +1,46 @@
+"""Noise-prediction (score) networks for SMILING: ``eps_theta(x_t, t)``."""
+
+from __future__ import annotations
+
+import math
+
+import torch as th
+from torch import nn
+
+
+def sinusoidal_embedding(t: th.Tensor, dim: int) -> th.Tensor:
+    """Transformer-style sinusoidal embedding of integer timesteps: ``(n,) -> (n, dim)``."""
+    half = dim // 2
+    freqs = th.exp(-math.log(10_000.0) * th.arange(half, device=t.device, dtype=th.float32) / half)
+    angles = t.float()[:, None] * freqs[None, :]
+    return th.cat([th.sin(angles), th.cos(angles)], dim=-1)
+
+
+class ScoreNet(nn.Module):
+    """Predicts the noise added to ``x`` at diffusion step ``t``.
+
+    Sinusoidal time embedding -> small MLP, concatenated with ``x_t``; then either one hidden layer
+    (``kind="mlp"``, the reference network) or a single linear map (``kind="linear"``, the
+    linear-score variant: the prediction is linear in ``x_t``).
+
+    :param dim: input dimension (state, or state + action).
+    :param hidden_size: width of the hidden layer (``mlp`` only).
+    :param time_embed_dim: size of the time embedding.
+    :param kind: ``"mlp"`` or ``"linear"``.
+    """
+
+    def __init__(self, dim: int, hidden_size: int = 256, time_embed_dim: int = 16, kind: str = "mlp") -> None:
+        super().__init__()
+        self.time_embed_dim = time_embed_dim
+        self.time_mlp = nn.Sequential(nn.Linear(time_embed_dim, 2 * time_embed_dim), nn.LeakyReLU(), nn.Linear(2 * time_embed_dim, time_embed_dim))
+        if kind == "mlp":
+            self.head = nn.Sequential(nn.Linear(dim + time_embed_dim, hidden_size), nn.LeakyReLU(), nn.Linear(hidden_size, dim))
+        elif kind == "linear":
+            self.head = nn.Linear(dim + time_embed_dim, dim)
+        else:
+            raise ValueError(f"kind must be 'mlp' or 'linear', got {kind!r}")
+
+    def forward(self, x_t: th.Tensor, t: th.Tensor) -> th.Tensor:
+        """:param x_t: ``(n, dim)`` noised inputs. :param t: ``(n,)`` integer steps. :return: ``(n, dim)``."""
+        temb = self.time_mlp(sinusoidal_embedding(t, self.time_embed_dim))
+        return self.head(th.cat([x_t, temb], dim=-1))

@@ -1,0 +1,148 @@
+"""Turning an expert run into shipped data: demos, policy file, manifest entry; and loading them back."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import gymnasium
+import mujoco
+import numpy as np
+import stable_baselines3
+
+from sbil.checkpoint import latest_checkpoint
+from sbil.data import EXPERT_DATA_DIR, MANIFEST_NAME, demos_from_episodes, read_manifest, save_demos, verify_task_files
+from sbil.errors import SbilError
+from sbil.experts import ExpertConfig, get_algo, load_expert_configs, rollout_episodes, train_expert
+from sbil.io import PathLike, atomic_path, atomic_write_json, sha256_file
+
+
+def load_expert_policy(path: PathLike, algo: str, regenerate: str = "") -> Any:
+    """Load an SB3 expert file, with an error naming the file and how to regenerate it."""
+    path = Path(path)
+    hint = f" Regenerate it: {regenerate}" if regenerate else ""
+    if not path.is_file():
+        raise SbilError(f"Expert policy {path} does not exist.{hint}")
+    try:
+        return get_algo(algo).load(path, device="cpu")
+    except Exception as e:  # noqa: BLE001 - any failure means the file is unusable
+        raise SbilError(f"Expert policy {path} does not load ({type(e).__name__}: {e}).{hint}") from None
+
+
+def _policy_file(run_dir: Path, which: str) -> Path:
+    if which == "best" and (run_dir / "best_model.zip").is_file():
+        return run_dir / "best_model.zip"
+    found = latest_checkpoint(run_dir / "checkpoints")
+    if found is None:
+        raise SbilError(f"{run_dir} holds no trained expert (no best_model.zip, no checkpoint). Train one: python scripts/train_expert.py <task> --out {run_dir}")
+    return found[0] / "model.zip"
+
+
+def ship_expert(
+    cfg: ExpertConfig,
+    run_dir: PathLike,
+    n_episodes: Optional[int] = None,
+    n_random: int = 10,
+    seed: int = 1000,
+    which: str = "best",
+    command: str = "",
+    data_dir: Optional[PathLike] = None,
+) -> dict[str, Any]:
+    """Collect demos from an expert run and record them in ``<data_dir>/manifest.json``.
+
+    :param cfg: the task's recipe (env id and the fixed-horizon env kwargs).
+    :param run_dir: the expert's training run folder.
+    :param n_episodes: demo episodes (default: the recipe's ``n_demo_episodes``).
+    :param n_random: episodes of a uniform random policy, for the normalisation floor.
+    :param which: ``"best"`` (best evaluation) or ``"final"`` (latest checkpoint) policy.
+    :return: the task's manifest entry.
+    """
+    run_dir = Path(run_dir)
+    data_dir = Path(data_dir or EXPERT_DATA_DIR)
+    policy_path = _policy_file(run_dir, which)
+    model = load_expert_policy(policy_path, cfg.algo)
+    n_episodes = int(n_episodes or cfg.n_demo_episodes)
+    t0 = time.time()
+    episodes = rollout_episodes(model, cfg.env_id, cfg.env_kwargs, n_episodes, seed, progress_bar=True)
+    random_eps = rollout_episodes(None, cfg.env_id, cfg.env_kwargs, n_random, seed + 100_000)
+    expert_returns = np.array([e["rewards"].sum() for e in episodes])
+    random_returns = np.array([e["rewards"].sum() for e in random_eps])
+    task_dir = data_dir / cfg.task
+    task_dir.mkdir(parents=True, exist_ok=True)
+    meta = {"env_id": cfg.env_id, "env_kwargs": cfg.env_kwargs, "task": cfg.task, "seed": seed, "terminal": any(e["terminated"] for e in episodes)}
+    save_demos(demos_from_episodes(episodes, meta), task_dir / "demos.npz")
+    with atomic_path(task_dir / "expert.zip") as tmp:
+        shutil.copyfile(policy_path, tmp)
+    train_result = {}
+    if (run_dir / "result.json").is_file():
+        import json
+
+        train_result = json.loads((run_dir / "result.json").read_text())
+    steps_trained = int(train_result.get("n_timesteps", model.num_timesteps))
+    files = {f"{cfg.task}/demos.npz": sha256_file(task_dir / "demos.npz"), f"{cfg.task}/expert.zip": sha256_file(task_dir / "expert.zip")}
+    entry = {
+        "env_id": cfg.env_id,
+        "env_kwargs": cfg.env_kwargs,
+        "algo": cfg.algo,
+        "steps_trained": steps_trained,
+        "episodes": n_episodes,
+        "steps": int(sum(len(e["rewards"]) for e in episodes)),
+        "expert_return_mean": float(expert_returns.mean()),
+        "expert_return_std": float(expert_returns.std()),
+        "random_return_mean": float(random_returns.mean()),
+        "random_return_std": float(random_returns.std()),
+        "random_episodes": n_random,
+        "demos": f"{cfg.task}/demos.npz",
+        "policy": f"{cfg.task}/expert.zip",
+        "seed": seed,
+        "command": command or f"python scripts/collect_demos.py {cfg.task}",
+        "train_command": f"python scripts/train_expert.py {cfg.task}",
+        "versions": {
+            "gymnasium": gymnasium.__version__,
+            "mujoco": mujoco.__version__,
+            "stable_baselines3": stable_baselines3.__version__,
+            "python": sys.version.split()[0],
+        },
+        "collect_seconds": round(time.time() - t0, 1),
+        "files": files,
+    }
+    manifest = read_manifest(data_dir)
+    manifest.setdefault("tasks", {})[cfg.task] = entry
+    manifest["format"] = 1
+    atomic_write_json(data_dir / MANIFEST_NAME, manifest)
+    return entry
+
+
+def task_entry(task: str, data_dir: PathLike = EXPERT_DATA_DIR) -> dict[str, Any]:
+    """A shipped task's manifest entry, after verifying its files."""
+    return verify_task_files(task, data_dir)
+
+
+def ensure_task_data(task: str, cache_dir: Path, progress_bar: bool = True) -> Path:
+    """The expert_data folder that holds ``task``: the shipped one, or a cached one made on demand.
+
+    When the repository does not ship the task, a quick expert is trained with its recipe and its
+    demos collected into ``cache_dir/expert_data`` (done once; later calls reuse it).
+    """
+    if task in read_manifest(EXPERT_DATA_DIR)["tasks"]:
+        return EXPERT_DATA_DIR
+    data_dir = cache_dir / "expert_data"
+    if task in read_manifest(data_dir)["tasks"]:
+        return data_dir
+    recipes = load_expert_configs()
+    if task not in recipes:
+        shipped = ", ".join(sorted(read_manifest(EXPERT_DATA_DIR)["tasks"])) or "none"
+        raise SbilError(
+            f"Unknown demos {task!r}: not a demos .npz file, not a shipped task (shipped: {shipped}), and no expert recipe "
+            f"to make it (recipes: {', '.join(recipes)}). Pass demos.source=<task or path to a .npz>."
+        )
+    cfg = recipes[task]
+    run_dir = cache_dir / "experts" / task
+    print(f"No shipped demos for {task!r}: training a {cfg.algo.upper()} expert ({cfg.n_timesteps} steps) and caching its demos in {data_dir}.")
+    resume = latest_checkpoint(run_dir / "checkpoints") is not None
+    train_expert(cfg, run_dir, seed=0, resume=resume, progress_bar=progress_bar, verbose=0)
+    ship_expert(cfg, run_dir, data_dir=data_dir)
+    return data_dir

@@ -1,0 +1,94 @@
+"""A VecEnv wrapper that hands the agent a learned reward instead of the env's."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
+
+from sbil.errors import SbilError
+from sbil.rewards.base import RewardLearner
+
+RewardFn = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+class LearnedRewardVecEnv(VecEnvWrapper):
+    """Replace each step's reward with ``reward_fn(obs, acts, next_obs, dones)``.
+
+    Put it directly over the ``Monitor``-wrapped envs (e.g. over SB3's ``make_vec_env``): Monitor
+    still records the true task return, so SB3's ``rollout/ep_rew_mean`` stays the true return,
+    while the learned reward goes to ``infos[i]["learned_reward"]`` (and, at episode ends, the
+    learned return to ``infos[i]["learned_episode"]``) for :class:`sbil.callbacks.RewardRefitCallback`
+    to log. ``next_obs`` of a finished episode is its real last observation
+    (``terminal_observation``), not the reset one.
+
+    Observations are checked for NaN/inf at every step: a bad env value stops training with a
+    message naming the env step, not silently corrupted rewards.
+
+    :param venv: the vectorised env (raw observations: put ``VecNormalize`` above this wrapper).
+    :param reward_fn: a :class:`~sbil.rewards.RewardLearner` or any imitation ``RewardFn``.
+    """
+
+    def __init__(self, venv: VecEnv, reward_fn: RewardFn) -> None:
+        super().__init__(venv)
+        if isinstance(reward_fn, RewardLearner):
+            reward_fn.check_env(venv)
+            if reward_fn.reward_norm == "batch" and venv.num_envs < 64:
+                raise SbilError(
+                    f"reward_norm='batch' normalises each call's batch, here only {venv.num_envs} env(s) per step. "
+                    "Use reward_norm='running' with a VecEnv wrapper ('batch' is for replay relabeling)."
+                )
+        self.reward_fn = reward_fn
+        self._last_obs: np.ndarray | None = None
+        self._actions: np.ndarray | None = None
+        self._learned_returns = np.zeros(self.num_envs)
+        self._lengths = np.zeros(self.num_envs, dtype=np.int64)
+        self.steps = 0
+
+    def reset(self) -> VecEnvObs:
+        obs = self.venv.reset()
+        self._check_finite(obs, "reset observation")
+        self._last_obs = np.asarray(obs)
+        self._learned_returns[:] = 0.0
+        self._lengths[:] = 0
+        return obs
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = np.asarray(actions)
+        self.venv.step_async(actions)
+
+    def step_wait(self) -> VecEnvStepReturn:
+        obs, true_rewards, dones, infos = self.venv.step_wait()
+        self.steps += self.num_envs
+        self._check_finite(obs, "observation")
+        if self._last_obs is None or self._actions is None:
+            raise SbilError("LearnedRewardVecEnv.step called before reset(). Reset the env first.")
+        next_obs = np.array(obs, copy=True)
+        for i, done in enumerate(dones):
+            if done and "terminal_observation" in infos[i]:
+                next_obs[i] = infos[i]["terminal_observation"]
+        rewards = np.asarray(self.reward_fn(self._last_obs, self._actions, next_obs, dones), dtype=np.float32).reshape(-1)
+        if rewards.shape != (self.num_envs,) or not np.all(np.isfinite(rewards)):
+            raise SbilError(
+                f"Env step {self.steps}: the learned reward returned shape {rewards.shape} with values {rewards[:4]}; "
+                f"expected {self.num_envs} finite values. Check the reward learner (diverged nets give NaN)."
+            )
+        self._learned_returns += rewards
+        self._lengths += 1
+        for i, info in enumerate(infos):
+            info["true_reward"] = float(true_rewards[i])
+            info["learned_reward"] = float(rewards[i])
+            if dones[i]:
+                info["learned_episode"] = {"r": float(self._learned_returns[i]), "l": int(self._lengths[i])}
+                self._learned_returns[i] = 0.0
+                self._lengths[i] = 0
+        self._last_obs = np.asarray(obs)
+        return obs, rewards, dones, infos
+
+    def _check_finite(self, obs: np.ndarray, what: str) -> None:
+        arr = np.asarray(obs)
+        if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
+            envs = np.unique(np.argwhere(~np.isfinite(arr.reshape(len(arr), -1)))[:, 0]).tolist()
+            raise SbilError(f"Env step {self.steps}: the {what} of env(s) {envs} contains NaN/inf. The environment (or its actions) produced invalid values.")

@@ -1,0 +1,90 @@
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from sbil.data import Demos, demos_from_episodes, load_demos, read_demos, save_demos, validate_demos
+from sbil.errors import SbilError
+from sbil.io import sha256_file
+
+
+def make_demos(n_eps=3, length=5, obs_dim=3, act_dim=1) -> Demos:
+    rng = np.random.default_rng(0)
+    eps = [
+        {"obs": rng.normal(size=(length, obs_dim)), "acts": rng.uniform(-1, 1, (length, act_dim)),
+         "next_obs": rng.normal(size=(length, obs_dim)), "rewards": rng.normal(size=length)}
+        for _ in range(n_eps)
+    ]
+    return demos_from_episodes(eps, {"env_id": "Pendulum-v1", "env_kwargs": {}})
+
+
+def test_round_trip_and_subsets(tmp_path):
+    demos = make_demos()
+    save_demos(demos, tmp_path / "d.npz")
+    back = read_demos(tmp_path / "d.npz")
+    for k in ("obs", "acts", "next_obs", "rewards", "dones", "episode_starts"):
+        np.testing.assert_array_equal(getattr(back, k), getattr(demos, k).astype(getattr(back, k).dtype))
+    assert back.meta["env_id"] == "Pendulum-v1" and back.n_episodes == 3
+    sub = back.subset(n_episodes=2, every=2)
+    assert sub.n_episodes == 2 and len(sub) == 6 and sub.dones.sum() == 2
+    assert len(back.subset(max_transitions=7)) == 7
+    trajs = back.to_trajectories()
+    assert len(trajs) == 3 and trajs[0].obs.shape == (6, 3)
+    assert len(back.to_transitions()) == 15
+
+
+def test_bad_files_are_named(tmp_path):
+    with pytest.raises(SbilError, match="does not exist"):
+        read_demos(tmp_path / "none.npz")
+    (tmp_path / "text.npz").write_text("hello")
+    with pytest.raises(SbilError, match="not a readable demos file"):
+        read_demos(tmp_path / "text.npz")
+    save_demos(make_demos(), tmp_path / "d.npz")
+    data = (tmp_path / "d.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(SbilError, match="cut.npz"):
+        read_demos(tmp_path / "cut.npz")
+    np.savez(tmp_path / "other.npz", x=np.zeros(3))
+    with pytest.raises(SbilError, match="not an sbil demos file"):
+        read_demos(tmp_path / "other.npz")
+
+
+def test_validation_against_env():
+    env = gym.make("Pendulum-v1")
+    validate_demos(make_demos(), env.observation_space, env.action_space)
+    with pytest.raises(SbilError, match="observations have size"):
+        validate_demos(make_demos(obs_dim=4), env.observation_space, env.action_space)
+    with pytest.raises(SbilError, match="actions have size"):
+        validate_demos(make_demos(act_dim=2), env.observation_space, env.action_space)
+    bad = make_demos()
+    bad.obs[4, 0] = np.inf
+    with pytest.raises(SbilError, match="NaN/inf .*transition 4"):
+        validate_demos(bad)
+    out_of_bounds = make_demos()
+    out_of_bounds.acts[:] = 5.0
+    with pytest.raises(SbilError, match="outside the env's action bounds"):
+        validate_demos(out_of_bounds, env.observation_space, env.action_space)
+    empty = Demos(*(np.zeros((0, 3)),) * 3, np.zeros(0), np.zeros(0, bool), np.zeros(0, np.int64))
+    with pytest.raises(SbilError, match="empty"):
+        validate_demos(empty)
+
+
+def test_shipped_manifest_verifies_and_detects_tampering(tmp_path):
+    demos = load_demos("pendulum", env=gym.make("Pendulum-v1"))
+    assert demos.n_episodes >= 10 and demos.env_id == "Pendulum-v1"
+    (tmp_path / "t").mkdir()
+    save_demos(make_demos(), tmp_path / "t" / "demos.npz")
+    manifest = {"tasks": {"t": {"env_id": "Pendulum-v1", "demos": "t/demos.npz", "command": "python scripts/collect_demos.py t",
+                                "files": {"t/demos.npz": sha256_file(tmp_path / "t" / "demos.npz")}}}}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    assert len(load_demos("t", data_dir=tmp_path)) == 15
+    with open(tmp_path / "t" / "demos.npz", "ab") as f:
+        f.write(b"x")
+    with pytest.raises(SbilError, match="sha256.*collect_demos.py t"):
+        load_demos("t", data_dir=tmp_path)
+    (tmp_path / "t" / "demos.npz").unlink()
+    with pytest.raises(SbilError, match="missing"):
+        load_demos("t", data_dir=tmp_path)
+    with pytest.raises(SbilError, match="Unknown demos"):
+        load_demos("nope", data_dir=tmp_path)

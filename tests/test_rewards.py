@@ -1,0 +1,131 @@
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+
+from sbil.errors import SbilError
+from sbil.rewards import LinearSmilingReward, RewardLearner, SmilingReward, load_reward
+from sbil.rewards.diffusion import NoiseSchedule, sample_noise, sample_timesteps
+
+from conftest import toy_batch
+
+
+def fitted(box2, steps=1500, refits=4, **kw):
+    obs_space, act_space = box2
+    reward = SmilingReward(obs_space, act_space, expert_grad_steps=steps, reward_norm="none", **kw)
+    reward.fit_expert(toy_batch(0.0))
+    learner = toy_batch(3.0, seed=1)
+    for _ in range(refits):
+        reward.update(learner.obs, learner.acts, learner.next_obs, learner.dones)
+    return reward
+
+
+def rewards_of(reward, batch):
+    return reward(batch.obs, batch.acts, batch.next_obs, batch.dones)
+
+
+@pytest.mark.parametrize("variant", [{}, {"use_action": True}, {"score_net": "linear"}, {"estimator": "reference", "n_t_samples": 100}])
+def test_expert_states_score_above_off_distribution(box2, variant):
+    reward = fitted(box2, **variant)
+    expert, off = rewards_of(reward, toy_batch(0.0, 500, seed=5)), rewards_of(reward, toy_batch(3.0, 500, seed=6))
+    assert expert.mean() > off.mean()
+    if not variant.get("use_action"):  # state-action: actions carry no signal in this toy
+        assert (expert[:, None] > off[None, :]).mean() > 0.9
+
+
+def test_interface_contract(box2):
+    reward = fitted(box2, steps=50, refits=1)
+    assert isinstance(reward, RewardLearner)
+    b = toy_batch(0.0, 37)
+    r = rewards_of(reward, b)
+    assert r.shape == (37,) and r.dtype == np.float32 and np.all(np.isfinite(r))
+    v = reward.version
+    stats = reward.update(b.obs, b.acts, b.next_obs, b.dones)
+    assert reward.version == v + 1
+    assert set(stats) == {"learner_loss", "expert_loss", "ds_divergence"}
+
+
+def test_reward_norms(box2):
+    b = toy_batch(1.0, 512)
+    r = fitted(box2, steps=50, refits=1)
+    r.reward_norm, r.reward_scale = "batch", 0.1
+    out = rewards_of(r, b)
+    assert abs(out.mean()) < 1e-4 and abs(out.std() - 0.1) < 1e-3
+    r.reward_norm = "running"
+    rewards_of(r, b)
+    assert r.reward_stats.count > 1
+
+
+def test_save_load_round_trip(box2, tmp_path):
+    reward = fitted(box2, steps=100, refits=2, reward_scale=0.5)
+    reward.save(tmp_path / "r.pt")
+    loaded = load_reward(tmp_path / "r.pt")
+    assert type(loaded) is SmilingReward and loaded.cfg == reward.cfg and loaded.version == reward.version
+    b = toy_batch(1.0, 64)
+    np.testing.assert_array_equal(rewards_of(reward, b), rewards_of(loaded, b))  # same weights and RNG state
+    assert SmilingReward.load(tmp_path / "r.pt").reward_scale == 0.5
+
+
+def test_load_rejects_bad_files_and_other_envs(box2, tmp_path):
+    (tmp_path / "junk.pt").write_bytes(b"not a torch file")
+    with pytest.raises(SbilError, match="not a readable sbil reward file"):
+        load_reward(tmp_path / "junk.pt")
+    with pytest.raises(SbilError, match="does not exist"):
+        load_reward(tmp_path / "missing.pt")
+    reward = fitted(box2, steps=10, refits=0)
+    reward.save(tmp_path / "r.pt")
+    import gymnasium as gym
+
+    with pytest.raises(SbilError, match="Observation space mismatch"):
+        load_reward(tmp_path / "r.pt", env=gym.make("Pendulum-v1"))
+
+
+def test_expert_fit_is_cached(box2, tmp_path):
+    obs_space, act_space = box2
+    first = SmilingReward(obs_space, act_space, expert_grad_steps=300)
+    assert first.fit_expert(toy_batch(0.0), cache_dir=tmp_path)["cached"] == 0
+    second = SmilingReward(obs_space, act_space, expert_grad_steps=300)
+    assert second.fit_expert(toy_batch(0.0), cache_dir=tmp_path)["cached"] == 1
+    for a, b in zip(first.expert_net.parameters(), second.expert_net.parameters()):
+        assert torch.equal(a, b)
+    other = SmilingReward(obs_space, act_space, expert_grad_steps=301)
+    assert other.fit_expert(toy_batch(0.0), cache_dir=tmp_path)["cached"] == 0
+
+
+def test_bad_inputs_are_named(box2):
+    obs_space, act_space = box2
+    reward = SmilingReward(obs_space, act_space, expert_grad_steps=10)
+    b = toy_batch(0.0, 10)
+    with pytest.raises(SbilError, match="not fitted"):
+        rewards_of(reward, b)
+    bad = toy_batch(0.0, 10)
+    bad.obs[3, 1] = np.nan
+    with pytest.raises(SbilError, match="NaN"):
+        reward.fit_expert(bad)
+    empty = toy_batch(0.0, 0)
+    with pytest.raises(SbilError, match="empty"):
+        reward.fit_expert(empty)
+    reward.fit_expert(b)
+    with pytest.raises(SbilError, match="expected \\(batch, 2\\)"):
+        reward(np.zeros((4, 3)), np.zeros((4, 1)), np.zeros((4, 3)), np.zeros(4))
+    with pytest.raises(SbilError, match="n_t_samples"):
+        SmilingReward(obs_space, act_space, n_t_samples=0)
+    with pytest.raises(SbilError, match="Unknown SMILING config keys"):
+        SmilingReward(obs_space, act_space, n_t_sample=3)
+    with pytest.raises(SbilError, match="reward_norm"):
+        SmilingReward(obs_space, act_space, reward_norm="z")
+
+
+def test_linear_variant_and_samplers():
+    obs_space = spaces.Box(-1, 1, (3,), np.float32)
+    r = LinearSmilingReward(obs_space, spaces.Box(-1, 1, (1,), np.float32))
+    assert r.cfg.score_net == "linear"
+    t = sample_timesteps("stratified", 5, 8, 5000, torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert t.shape == (5, 8) and t.min() >= 0 and t.max() < 5000
+    assert torch.all((t // 625) == torch.arange(8))  # one draw per stratum
+    grid = sample_timesteps("reference", 2, 500, 5000, None, torch.device("cpu"))
+    assert torch.equal(grid[0], torch.arange(0, 5000, 10))
+    eps = sample_noise(4, 6, 3, True, torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert torch.equal(eps[:, :3], -eps[:, 3:])
+    sched = NoiseSchedule(5000)
+    assert sched.sqrt_abar[0] > 0.99 and sched.sqrt_abar[-1] < 0.01

@@ -1,0 +1,145 @@
+import re
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from stable_baselines3 import A2C, PPO, SAC, TD3
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+from sbil.buffers import RelabelingReplayBuffer
+from sbil.callbacks import RewardRefitCallback
+from sbil.errors import SbilError
+from sbil.rewards import RewardLearner, SmilingReward
+from sbil.wrappers import LearnedRewardVecEnv
+
+from conftest import ROOT
+
+
+class ObsSum(RewardLearner):
+    """A user's own learner: reward = sum of next_obs + an offset bumped by every update."""
+
+    def __init__(self, observation_space, action_space, **kw):
+        super().__init__(observation_space, action_space, **kw)
+        self.offset = 0.0
+        self.updates = 0
+
+    def raw_reward(self, obs, acts, next_obs, dones):
+        return next_obs.sum(axis=1) + self.offset
+
+    def update(self, obs, acts, next_obs, dones):
+        self.offset += 1.0
+        self.updates += 1
+        self.version += 1
+        return {"n": float(len(obs)) if obs is not None else 0.0}
+
+
+def pendulum_vec(n=2, seed=0):
+    return make_vec_env("Pendulum-v1", n_envs=n, seed=seed)
+
+
+def test_wrapper_replaces_reward_and_keeps_true_return():
+    venv = pendulum_vec()
+    reward = ObsSum(venv.observation_space, venv.action_space)
+    env = LearnedRewardVecEnv(venv, reward)
+    obs = env.reset()
+    true_total, learned_total = np.zeros(2), np.zeros(2)
+    for _ in range(200):  # Pendulum episodes are 200 steps
+        acts = np.array([env.action_space.sample() for _ in range(2)])
+        new_obs, rews, dones, infos = env.step(acts)
+        next_obs = np.array([i.get("terminal_observation", o) for i, o in zip(infos, new_obs)])
+        np.testing.assert_allclose(rews, next_obs.sum(1), rtol=1e-5)
+        true_total += [i["true_reward"] for i in infos]
+        learned_total += rews
+        obs = new_obs
+    assert dones.all()
+    for i, info in enumerate(infos):
+        assert info["episode"]["r"] == pytest.approx(true_total[i], rel=1e-4)  # Monitor: true return
+        assert info["learned_episode"]["r"] == pytest.approx(learned_total[i], rel=1e-4)
+
+
+def test_wrapper_refuses_mismatched_learner_and_batch_norm():
+    venv = pendulum_vec()
+    other = gym.make("MountainCarContinuous-v0")
+    with pytest.raises(SbilError, match="Observation space mismatch"):
+        LearnedRewardVecEnv(venv, ObsSum(other.observation_space, other.action_space))
+    with pytest.raises(SbilError, match="reward_norm='batch'"):
+        LearnedRewardVecEnv(venv, ObsSum(venv.observation_space, venv.action_space, reward_norm="batch"))
+
+
+class NaNAfter(gym.Wrapper):
+    def __init__(self, env, after):
+        super().__init__(env)
+        self.after, self.t = after, 0
+
+    def step(self, action):
+        obs, r, term, trunc, info = self.env.step(action)
+        self.t += 1
+        if self.t >= self.after:
+            obs = obs * np.nan
+        return obs, r, term, trunc, info
+
+
+def test_wrapper_stops_on_nan_observation_naming_the_step():
+    venv = DummyVecEnv([lambda: NaNAfter(gym.make("Pendulum-v1"), 3)])
+    env = LearnedRewardVecEnv(venv, ObsSum(venv.observation_space, venv.action_space))
+    env.reset()
+    with pytest.raises(SbilError, match="Env step 3: the observation of env\\(s\\) \\[0\\] contains NaN"):
+        for _ in range(5):
+            env.step(np.zeros((1, 1)))
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_relabeling_returns_current_rewards(cached):
+    venv = pendulum_vec(1)
+    reward = ObsSum(venv.observation_space, venv.action_space)
+    model = SAC("MlpPolicy", venv, learning_starts=50, replay_buffer_class=RelabelingReplayBuffer,
+                replay_buffer_kwargs={"cached": cached}, seed=0, device="cpu")
+    with pytest.raises(SbilError, match="no reward learner attached"):
+        model.learn(60)
+    model.replay_buffer.reward_fn = reward
+    model.learn(100, reset_num_timesteps=False)
+    buf = model.replay_buffer
+    s1 = buf.sample(64)
+    np.testing.assert_allclose(s1.rewards.numpy().ravel(), s1.next_observations.numpy().sum(1), rtol=1e-5)
+    reward.update(None, None, None, None)  # the reward function changes: offset 1
+    s2 = buf.sample(64)
+    np.testing.assert_allclose(s2.rewards.numpy().ravel(), s2.next_observations.numpy().sum(1) + 1.0, rtol=1e-5)
+    if cached:
+        scored = buf.n_scored
+        buf.sample(64)
+        assert buf.n_scored <= scored + 64  # hits are not rescored
+
+
+def test_relabeling_unscales_actions():
+    venv = make_vec_env("MountainCarContinuous-v0", n_envs=1, seed=0)
+
+    class ActReward(ObsSum):
+        def raw_reward(self, obs, acts, next_obs, dones):
+            return acts[:, 0]
+
+    buf = RelabelingReplayBuffer(100, venv.observation_space, venv.action_space, reward_fn=ActReward(venv.observation_space, venv.action_space))
+    buf.add(np.zeros((1, 2)), np.zeros((1, 2)), np.array([[0.5]]), np.zeros(1), np.zeros(1), [{}])
+    assert buf.sample(1).rewards.item() == pytest.approx(0.5)  # [-1, 1] bounds: identity
+
+
+@pytest.mark.parametrize("algo", [PPO, A2C, SAC, TD3])
+def test_stock_sb3_algorithms_run_and_refit(algo):
+    venv = pendulum_vec(2 if algo in (PPO, A2C) else 1)
+    reward = ObsSum(venv.observation_space, venv.action_space, reward_norm="running")
+    if algo in (PPO, A2C):
+        model = algo("MlpPolicy", LearnedRewardVecEnv(venv, reward), n_steps=64, seed=0, device="cpu")
+    else:
+        model = algo("MlpPolicy", venv, learning_starts=64, replay_buffer_class=RelabelingReplayBuffer, seed=0, device="cpu")
+    callback = RewardRefitCallback(reward, refit_every=100, buffer_size=150, samples_per_refit=50)
+    model.learn(300, callback=callback)
+    assert reward.updates >= 2 and callback.size == 150  # bounded learner buffer
+
+
+def test_readme_snippet_runs():
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert blocks, "README has no python snippet"
+    namespace: dict = {}
+    exec(compile(blocks[0], "README.md", "exec"), namespace)
+    assert isinstance(namespace["reward"], SmilingReward) and namespace["model"].num_timesteps >= 2000

@@ -1,0 +1,129 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from sbil.checkpoint import list_checkpoints
+from sbil.data import save_demos
+from sbil.errors import SbilError
+from sbil.io import RunLock
+
+from conftest import ROOT, TINY, load_script
+from test_data import make_demos
+
+train = load_script("train_smile")
+
+
+def run(tmp_path, *extra, name="run"):
+    out = tmp_path / name
+    status = train.main([*TINY, f"out_dir={out}", *extra])
+    return out, status
+
+
+def summary(out):
+    return json.loads((out / "summary.json").read_text())
+
+
+def test_tiny_run_writes_everything_and_overrides_apply(tmp_path):
+    out, status = run(tmp_path, "algo.name=td3", "reward.learner=smiling_sa")
+    assert status == 0
+    s = summary(out)
+    assert s["algo"] == "td3" and s["reward_learner"] == "smiling_sa" and s["total_timesteps"] == 1000
+    for key in ("true_return", "expert_return", "random_return", "normalized_score", "env_steps_per_second"):
+        assert np.isfinite(s[key])
+    assert (out / "evals.csv").read_text().count("\n") == 3  # header + evals at 500 and 1000
+    assert (out / "reward.pt").is_file() and (out / "policy.zip").is_file() and list((out / "tb").rglob("events.*"))
+    assert "td3" in (out / "config.yaml").read_text()
+
+
+def test_same_seed_same_numbers(tmp_path):
+    a, _ = run(tmp_path, name="a")
+    b, _ = run(tmp_path, name="b")
+    assert summary(a)["true_return"] == summary(b)["true_return"]
+    assert (a / "evals.csv").read_text().split("\n")[1].split(",")[:4] == (b / "evals.csv").read_text().split("\n")[1].split(",")[:4]
+
+
+def test_resume_continues_where_it_stopped(tmp_path):
+    out, _ = run(tmp_path)
+    assert train.main([f"out_dir={out}", "total_timesteps=1500", "--resume"]) == 0
+    s = summary(out)
+    assert s["total_timesteps"] == 1500
+    steps = [int(line.split(",")[0]) for line in (out / "evals.csv").read_text().splitlines()[1:]]
+    assert steps == [500, 1000, 1500]  # history kept, no duplicates
+    with pytest.raises(SbilError, match="already holds a run"):
+        run(tmp_path)
+
+
+def test_torn_checkpoint_falls_back_and_missing_one_is_refused(tmp_path):
+    out, _ = run(tmp_path)
+    newest = list_checkpoints(out / "checkpoints")[-1]
+    (newest / "model.zip").write_bytes(b"torn")
+    with pytest.warns(UserWarning, match="corrupt"):
+        assert train.main([f"out_dir={out}", "--resume"]) == 0
+    with pytest.raises(SbilError, match="no config.yaml"):
+        train.main([f"out_dir={tmp_path / 'empty'}", "--resume"])
+    for ckpt in list_checkpoints(out / "checkpoints"):
+        (ckpt / "checkpoint.json").unlink()
+    with pytest.raises(SbilError, match="no valid checkpoint"):
+        train.main([f"out_dir={out}", "--resume"])
+
+
+def test_output_directory_in_use_is_refused(tmp_path):
+    out = tmp_path / "busy"
+    out.mkdir()
+    (out / ".lock").write_text(json.dumps({"pid": os.getppid(), "host": os.uname().nodename}))
+    with pytest.raises(SbilError, match="in use by a running job"):
+        run(tmp_path, name="busy")
+    (out / ".lock").write_text(json.dumps({"pid": 2**22 + 12345, "host": os.uname().nodename}))  # dead pid
+    with pytest.warns(UserWarning, match="stale lock"):
+        with RunLock(out):
+            pass
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("env.id=Hopper-v9", "Unknown env id 'Hopper-v9'.*Hopper-v5"),
+        ("total_timesteps=-1", "total_timesteps=-1 is out of range"),
+        ("reward.smiling.n_t_samples=0", "n_t_samples=0 is out of range"),
+        ("reward.smilling.lr=0.1", "Unknown config key 'reward.smilling'"),
+        ("algo.name=dqn", "Unknown algorithm 'dqn'"),
+        ("demos.source=nothing", "Unknown demos 'nothing'"),
+        ("env.id=MountainCarContinuous-v0", "observations have size \\(3,\\) but the env's observation space is \\(2,\\)"),
+    ],
+)
+def test_bad_input_is_named(tmp_path, override, message):
+    with pytest.raises(SbilError, match=message):
+        run(tmp_path, override)
+
+
+def test_bad_demos_files(tmp_path):
+    bad = make_demos()
+    bad.next_obs[2, 1] = np.nan
+    save_demos(bad, tmp_path / "nan.npz")
+    with pytest.raises(SbilError, match="NaN"):
+        run(tmp_path, f"demos.source={tmp_path / 'nan.npz'}")
+    (tmp_path / "fake.npz").write_text("not demos")
+    with pytest.raises(SbilError, match="not a readable demos file"):
+        run(tmp_path, f"demos.source={tmp_path / 'fake.npz'}")
+
+
+def test_cli_prints_one_paragraph_and_exits_2(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "train_smile.py"), "nonsense.key=1", f"out_dir={tmp_path}"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: Unknown config key 'nonsense'") and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_policy_trained_on_smiling_reward_beats_random(tmp_path):
+    """The shipped default (8k SAC steps on Pendulum) ends well above a random policy."""
+    out = tmp_path / "learn"
+    assert train.main([f"out_dir={out}", "progress_bar=false", "verbose=0", "threads=1"]) == 0
+    s = summary(out)
+    assert s["normalized_score"] > 0.6, s
