@@ -12,7 +12,7 @@ import torch as th
 from diffusers import DDPMScheduler
 from torch import nn
 
-ESTIMATORS = ("reference", "stratified")
+ESTIMATORS = ("qmc", "stratified", "reference")
 REWARD_FORMS = ("loss", "score")
 
 
@@ -51,6 +51,21 @@ def sample_timesteps(estimator: str, n: int, k: int, num_timesteps: int, generat
         t = ((th.arange(k, device=device) + u) * (num_timesteps / k)).long()
         return t.clamp_(0, num_timesteps - 1)
     raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+
+
+def sample_qmc(k: int, d: int, num_timesteps: int, seed: int, device: th.device) -> tuple[th.Tensor, th.Tensor]:
+    """``k`` quasi-random (t, eps) draws to be shared by every input of a batch: ``(k,)``, ``(k, d)``.
+
+    A scrambled Sobol sequence in ``d + 1`` dimensions: the first coordinate places one ``t`` in
+    each of ``k`` strata, the others become Gaussian noise by the inverse normal CDF. Sharing the
+    draws across the batch (common random numbers) turns most estimator noise into an offset common
+    to all states, which neither ranks nor (after normalisation) rewards any state differently.
+    """
+    engine = th.quasirandom.SobolEngine(d + 1, scramble=True, seed=seed)
+    u = engine.draw(k).to(th.float64)
+    t = ((th.arange(k, dtype=th.float64) + u[:, 0]) * (num_timesteps / k)).long().clamp_(0, num_timesteps - 1)
+    eps = th.special.ndtri(u[:, 1:].clamp(1e-7, 1 - 1e-7)).to(th.float32)
+    return t.to(device), eps.to(device)
 
 
 def sample_noise(n: int, k: int, d: int, antithetic: bool, generator: Optional[th.Generator], device: th.device) -> th.Tensor:

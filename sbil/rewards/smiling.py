@@ -24,7 +24,9 @@ from tqdm.auto import tqdm
 from sbil.errors import SbilError
 from sbil.io import atomic_path
 from sbil.rewards.base import RewardLearner
-from sbil.rewards.diffusion import ESTIMATORS, REWARD_FORMS, NoiseSchedule, denoising_loss, sample_noise, sample_timesteps, smiling_reward
+from sbil.rewards.diffusion import (
+    ESTIMATORS, REWARD_FORMS, NoiseSchedule, denoising_loss, sample_noise, sample_qmc, sample_timesteps, smiling_reward,
+)
 from sbil.rewards.nets import ScoreNet
 
 
@@ -38,7 +40,8 @@ class SmilingConfig:
     :param time_embed_dim: size of the sinusoidal time embedding.
     :param num_train_timesteps: DDPM steps ``T``.
     :param beta_schedule: diffusers beta schedule.
-    :param estimator: ``"stratified"`` (fast, default) or ``"reference"`` (the authors' evenly spaced grid).
+    :param estimator: ``"qmc"`` (default: quasi-random draws shared across the batch), ``"stratified"``
+        (independent stratified draws per state) or ``"reference"`` (the authors' evenly spaced grid).
     :param n_t_samples: diffusion steps per state in the reward (reference: 500).
     :param antithetic: mirror half of the noise draws (variance reduction, ``stratified`` only).
     :param reward_form: ``"loss"`` (loss difference, reference) or ``"score"`` (``-||eps_E - eps_P||^2``).
@@ -58,7 +61,7 @@ class SmilingConfig:
     time_embed_dim: int = 16
     num_train_timesteps: int = 5000
     beta_schedule: str = "linear"
-    estimator: str = "stratified"
+    estimator: str = "qmc"
     n_t_samples: int = 32
     antithetic: bool = True
     reward_form: str = "loss"
@@ -268,11 +271,17 @@ class SmilingReward(RewardLearner):
         gen = generator or self.reward_generator
         k = n_t_samples
         chunk = max(1, self.cfg.eval_chunk // k)
+        if estimator == "qmc":  # one set of draws for the whole call, chunks included
+            seed = int(th.randint(0, 2**31 - 1, (1,), generator=gen, device=self.device))
+            shared_t, shared_eps = sample_qmc(k, self.input_dim, self.schedule.num_timesteps, seed, self.device)
         out = []
         for start in range(0, len(x), chunk):
             xc = x[start : start + chunk]
-            t = sample_timesteps(estimator, len(xc), k, self.schedule.num_timesteps, gen, self.device)
-            eps = sample_noise(len(xc), k, self.input_dim, self.cfg.antithetic and estimator != "reference", gen, self.device)
+            if estimator == "qmc":
+                t, eps = shared_t.expand(len(xc), k), shared_eps.expand(len(xc), k, self.input_dim)
+            else:
+                t = sample_timesteps(estimator, len(xc), k, self.schedule.num_timesteps, gen, self.device)
+                eps = sample_noise(len(xc), k, self.input_dim, self.cfg.antithetic and estimator == "stratified", gen, self.device)
             out.append(smiling_reward(self.expert_net, self.learner_net, xc, self.schedule, t, eps, form or self.cfg.reward_form))
         return th.cat(out) if out else th.zeros(0, device=self.device)
 
