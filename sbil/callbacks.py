@@ -200,6 +200,7 @@ class RewardRefitCallback(BaseCallback):
         self._learned_sum = 0.0
         self._learned_count = 0
         self._learned_episodes: list[float] = []
+        self._deferred: Any = None
 
     def _on_training_start(self) -> None:
         from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
@@ -223,6 +224,32 @@ class RewardRefitCallback(BaseCallback):
                 "dones": np.zeros(n, bool),
             }
         self._last_refit_step = self.num_timesteps
+        self._deferred = self._find_deferrable_wrapper() if self._on_policy else None
+        if self._deferred is not None:
+            self._deferred.defer = True
+
+    def _find_deferrable_wrapper(self) -> Any:
+        from stable_baselines3.common.vec_env import VecEnvWrapper, VecNormalize
+
+        from sbil.wrappers import LearnedRewardVecEnv
+
+        env = self.model.get_env()
+        while isinstance(env, VecEnvWrapper):
+            if isinstance(env, VecNormalize) and env.norm_reward:
+                return None  # it would normalise the placeholder rewards: score per step instead
+            if isinstance(env, LearnedRewardVecEnv):
+                return env if env.reward_fn is self.reward else None
+            env = env.venv
+        return None
+
+    def _on_rollout_start(self) -> None:
+        if self._deferred is not None:
+            self._deferred.pop_rollout()  # drop anything recorded outside a rollout
+
+    def _on_training_end(self) -> None:
+        if self._deferred is not None:
+            self._deferred.defer = False
+            self._deferred.pop_rollout()
 
     def _on_step(self) -> bool:
         loc = self.locals
@@ -245,8 +272,23 @@ class RewardRefitCallback(BaseCallback):
         return True
 
     def _on_rollout_end(self) -> None:
+        if self._deferred is not None:
+            self._score_rollout()
         if self._on_policy:
             self.refit()
+
+    def _score_rollout(self) -> None:
+        """Deferred mode: score the finished rollout in one call, then redo SB3's advantages."""
+        record = self._deferred.pop_rollout()
+        if record is None:
+            return
+        rewards = self._deferred.score(*record)
+        buffer = self.model.rollout_buffer
+        # The buffer already holds 0 + gamma * V(terminal obs) on truncated steps: add, don't overwrite.
+        buffer.rewards += rewards
+        buffer.compute_returns_and_advantage(last_values=self.locals["values"], dones=self.locals["dones"])
+        self._learned_sum += float(rewards.sum())
+        self._learned_count += rewards.size
 
     def _add(self, obs: np.ndarray, acts: np.ndarray, next_obs: np.ndarray, dones: np.ndarray) -> None:
         n = len(obs)

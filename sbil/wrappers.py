@@ -27,6 +27,11 @@ class LearnedRewardVecEnv(VecEnvWrapper):
     Observations are checked for NaN/inf at every step: a bad env value stops training with a
     message naming the env step, not silently corrupted rewards.
 
+    With :class:`sbil.callbacks.RewardRefitCallback` on an on-policy algorithm, scoring is
+    *deferred*: the wrapper returns zeros and records the rollout, and the callback scores the whole
+    rollout in one batched call at its end and recomputes SB3's returns and advantages (the same
+    numbers, without a reward-model call per env step). Used alone, the wrapper scores every step.
+
     :param venv: the vectorised env (raw observations: put ``VecNormalize`` above this wrapper).
     :param reward_fn: a :class:`~sbil.rewards.RewardLearner` or any imitation ``RewardFn``.
     """
@@ -46,6 +51,9 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         self._learned_returns = np.zeros(self.num_envs)
         self._lengths = np.zeros(self.num_envs, dtype=np.int64)
         self.steps = 0
+        #: set by RewardRefitCallback: record transitions, score them at rollout end
+        self.defer = False
+        self._record: list[tuple[np.ndarray, ...]] = []
 
     def reset(self) -> VecEnvObs:
         obs = self.venv.reset()
@@ -69,6 +77,10 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         for i, done in enumerate(dones):
             if done and "terminal_observation" in infos[i]:
                 next_obs[i] = infos[i]["terminal_observation"]
+        if self.defer:
+            self._record.append((self._last_obs, self._actions.astype(np.float32), next_obs, np.asarray(dones, bool)))
+            self._last_obs = np.asarray(obs)
+            return obs, np.zeros(self.num_envs, np.float32), dones, infos
         rewards = np.asarray(self.reward_fn(self._last_obs, self._actions, next_obs, dones), dtype=np.float32).reshape(-1)
         if rewards.shape != (self.num_envs,) or not np.all(np.isfinite(rewards)):
             raise SbilError(
@@ -86,6 +98,22 @@ class LearnedRewardVecEnv(VecEnvWrapper):
                 self._lengths[i] = 0
         self._last_obs = np.asarray(obs)
         return obs, rewards, dones, infos
+
+    def pop_rollout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """Deferred mode: the recorded ``(obs, acts, next_obs, dones)``, each ``(n_steps, n_envs, ...)``; clears it."""
+        record, self._record = self._record, []
+        if not record:
+            return None
+        return tuple(np.stack(parts) for parts in zip(*record))  # type: ignore[return-value]
+
+    def score(self, obs: np.ndarray, acts: np.ndarray, next_obs: np.ndarray, dones: np.ndarray) -> np.ndarray:
+        """Learned rewards for recorded ``(n_steps, n_envs, ...)`` arrays, shape ``(n_steps, n_envs)``."""
+        n_steps, n_envs = dones.shape
+        flat = [a.reshape(n_steps * n_envs, *a.shape[2:]) for a in (obs, acts, next_obs)]
+        rewards = np.asarray(self.reward_fn(*flat, dones.reshape(-1)), dtype=np.float32)
+        if rewards.shape != (n_steps * n_envs,) or not np.all(np.isfinite(rewards)):
+            raise SbilError(f"Env steps up to {self.steps}: the learned reward returned non-finite values or shape {rewards.shape}. Check the reward learner.")
+        return rewards.reshape(n_steps, n_envs)
 
     def _check_finite(self, obs: np.ndarray, what: str) -> None:
         arr = np.asarray(obs)

@@ -143,3 +143,29 @@ def test_readme_snippet_runs():
     namespace: dict = {}
     exec(compile(blocks[0], "README.md", "exec"), namespace)
     assert isinstance(namespace["reward"], SmilingReward) and namespace["model"].num_timesteps >= 2000
+
+
+def test_speed_benchmark_smoke(tmp_path):
+    from conftest import load_script
+
+    bench = load_script("bench_speed")
+    assert bench.main(["--quick", "--env", "Pendulum-v1", "--out", str(tmp_path)]) == 0
+    assert "PPO + SMILING" in (tmp_path / "speed.md").read_text()
+
+
+def test_deferred_scoring_matches_per_step_scoring():
+    """With the callback, PPO's rollout is scored in one batch at its end: same returns as per step."""
+    results = []
+    for defer in (True, False):
+        venv = pendulum_vec(2)
+        reward = ObsSum(venv.observation_space, venv.action_space)
+        env = LearnedRewardVecEnv(venv, reward)
+        model = PPO("MlpPolicy", env, n_steps=128, batch_size=64, n_epochs=1, seed=0, device="cpu")
+        callback = RewardRefitCallback(reward, buffer_size=1000, samples_per_refit=100)
+        if not defer:
+            callback._find_deferrable_wrapper = lambda: None
+        model.learn(256, callback=callback)
+        assert env.defer is False  # handed back after training
+        results.append((model.rollout_buffer.returns.copy(), model.rollout_buffer.rewards.copy()))
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-4, atol=1e-4)

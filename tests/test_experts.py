@@ -1,0 +1,62 @@
+import json
+
+import numpy as np
+import pytest
+
+from sbil.data import EXPERT_DATA_DIR, read_manifest, verify_task_files
+from sbil.errors import SbilError
+from sbil.experts import get_expert_config, load_expert_configs, rollout_episodes
+from sbil.shipping import load_expert_policy
+
+from conftest import load_script
+
+
+def test_manifest_lists_verifiable_tasks():
+    tasks = read_manifest()["tasks"]
+    assert "pendulum" in tasks
+    for task, entry in tasks.items():
+        verify_task_files(task)
+        for key in ("env_id", "env_kwargs", "versions", "episodes", "steps", "expert_return_mean", "expert_return_std",
+                    "random_return_mean", "random_return_std", "command", "seed", "files"):
+            assert key in entry, (task, key)
+        assert entry["expert_return_mean"] > entry["random_return_mean"]
+
+
+def test_shipped_expert_reproduces_its_manifest_return():
+    entry = read_manifest()["tasks"]["pendulum"]
+    model = load_expert_policy(EXPERT_DATA_DIR / entry["policy"], entry["algo"])
+    episodes = rollout_episodes(model, entry["env_id"], entry["env_kwargs"], entry["episodes"], seed=entry["seed"] + 7)
+    ret = np.mean([e["rewards"].sum() for e in episodes])
+    assert abs(ret - entry["expert_return_mean"]) <= 0.10 * abs(entry["expert_return_mean"])
+
+
+def test_broken_policy_file_is_named(tmp_path):
+    (tmp_path / "expert.zip").write_bytes(b"nope")
+    with pytest.raises(SbilError, match="expert.zip does not load.*train_expert.py"):
+        load_expert_policy(tmp_path / "expert.zip", "sac", "python scripts/train_expert.py pendulum")
+
+
+def test_recipes_are_valid_and_unknown_task_is_listed():
+    configs = load_expert_configs()
+    assert {"hopper", "walker2d", "halfcheetah", "ant", "pendulum"} <= set(configs)
+    for cfg in configs.values():
+        if cfg.env_id.split("-")[0] in ("Hopper", "Walker2d", "Ant"):
+            assert cfg.env_kwargs == {"terminate_when_unhealthy": False}  # fixed 1000-step demos
+    with pytest.raises(SbilError, match="Known tasks: pendulum"):
+        get_expert_config("nope")
+
+
+def test_train_expert_resumes_and_ships(tmp_path):
+    train_expert = load_script("train_expert")
+    collect = load_script("collect_demos")
+    run = tmp_path / "run"
+    base = ["pendulum", "--out", str(run), "--no-progress", "--threads", "1"]
+    assert train_expert.main([*base, "--steps", "600"]) == 0
+    with pytest.raises(SbilError, match="already holds a run"):
+        train_expert.main([*base, "--steps", "800"])
+    assert train_expert.main([*base, "--steps", "800", "--resume"]) == 0
+    assert json.loads((run / "result.json").read_text())["n_timesteps"] == 800
+    data = tmp_path / "data"
+    assert collect.main(["pendulum", "--run", str(run), "--episodes", "2", "--random-episodes", "2", "--out", str(data)]) == 0
+    entry = verify_task_files("pendulum", data)
+    assert entry["episodes"] == 2 and entry["steps"] == 400
