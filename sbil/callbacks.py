@@ -108,19 +108,25 @@ class EvalCallback(BaseCallback):
 class CheckpointCallback(BaseCallback):
     """Call ``save_fn()`` every ``save_freq`` env steps, and on SIGINT / SIGTERM before stopping.
 
-    A signal does not interrupt an SB3 update half-way: the handler only raises a flag, the
-    checkpoint is written at the next env step, and training stops cleanly (``learn`` returns and
+    Checkpoints are taken at the start of a rollout (for SAC/TD3 with ``train_freq=1``: before
+    every env step), where SB3's state is whole: the previous transition is stored and trained on,
+    and the env, the last observation and every RNG agree. A signal only raises a flag: the
+    checkpoint is written at the next such point, then training stops (``learn`` returns and
     :attr:`interrupted` names the signal).
 
     :param save_fn: writes a checkpoint of the whole run (it knows what the run holds).
     :param save_freq: env steps between checkpoints (0: only on signals).
+    :param restore_fn: on resume, restores RNG state at the first rollout start: the same point
+        where it was saved, after SB3's own pre-rollout draws (gSDE noise).
     """
 
-    def __init__(self, save_fn: Callable[[], None], save_freq: int, verbose: int = 0) -> None:
+    def __init__(self, save_fn: Callable[[], None], save_freq: int, restore_fn: Optional[Callable[[], None]] = None, verbose: int = 0) -> None:
         super().__init__(verbose)
         self.save_fn = save_fn
+        self.restore_fn = restore_fn
         self.save_freq = int(save_freq)
         self.interrupted: Optional[str] = None
+        self._stop = False
         self._last_save = 0
         self._previous: dict[int, Any] = {}
 
@@ -135,17 +141,27 @@ class CheckpointCallback(BaseCallback):
     def _handle(self, signum: int, frame: Any) -> None:
         self.interrupted = signal.Signals(signum).name
 
-    def _on_step(self) -> bool:
-        if self.interrupted is not None:
-            self.save_fn()
-            self._last_save = self.num_timesteps
-            return False
+    def _on_rollout_start(self) -> None:
+        if self.restore_fn is not None:
+            self.restore_fn()
+            self.restore_fn = None
+            return
         # Save at multiples of save_freq, so a resumed run checkpoints at the same steps as an
         # uninterrupted one.
-        if self.save_freq > 0 and self.num_timesteps // self.save_freq > self._last_save // self.save_freq:
+        due = self.save_freq > 0 and self.num_timesteps // self.save_freq > self._last_save // self.save_freq
+        if due or self.interrupted is not None:
             self.save_fn()
             self._last_save = self.num_timesteps
-        return True
+            self._stop = self.interrupted is not None
+
+    def _on_step(self) -> bool:
+        # The step that follows a signal's checkpoint is discarded: resuming replays it.
+        return not self._stop
+
+    @property
+    def stopped_early(self) -> bool:
+        """True when a signal stopped training after saving a checkpoint."""
+        return self._stop
 
     def _on_training_end(self) -> None:
         for sig, handler in self._previous.items():

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
 from sbil.errors import SbilError
-from sbil.io import PathLike, _fsync_dir, atomic_write_json, sha256_file
+from sbil.io import PathLike, _fsync_dir, atomic_write_json, first_hash_problem, sha256_file
 
 MANIFEST = "checkpoint.json"
 
@@ -84,12 +84,10 @@ def verify_checkpoint(path: PathLike) -> dict:
         files = manifest["files"]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise SbilError(f"Checkpoint {path} has no readable {MANIFEST} ({e}).") from None
-    for name, digest in files.items():
-        f = path / name
-        if not f.is_file():
-            raise SbilError(f"Checkpoint {path} is missing {name}.")
-        if sha256_file(f) != digest:
-            raise SbilError(f"Checkpoint file {f} is corrupt (sha256 does not match {MANIFEST}).")
+    problem = first_hash_problem(path, files)
+    if problem is not None:
+        f, kind = problem
+        raise SbilError(f"Checkpoint file {f} is {kind} (sha256 listed in {MANIFEST}).")
     return manifest
 
 

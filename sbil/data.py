@@ -20,7 +20,7 @@ import numpy as np
 from gymnasium import spaces
 
 from sbil.errors import SbilError
-from sbil.io import PathLike, atomic_path, sha256_file
+from sbil.io import PathLike, atomic_path, first_hash_problem
 
 EXPERT_DATA_DIR = Path(__file__).resolve().parent.parent / "expert_data"
 MANIFEST_NAME = "manifest.json"
@@ -141,27 +141,19 @@ def validate_demos(demos: Demos, observation_space: Optional[spaces.Space] = Non
         if bad.any():
             row = int(np.argwhere(bad)[0][0])
             raise SbilError(f"{source}: {name} contains {int(bad.sum())} NaN/inf values (first at transition {row}). Clean or regenerate the demos.")
-    if observation_space is not None:
-        shape = tuple(observation_space.shape)
-        if demos.obs.shape[1:] != shape:
+    for what, arr, space in (("observations", demos.obs, observation_space), ("actions", demos.acts, action_space)):
+        if space is not None and arr.shape[1:] != tuple(space.shape):
             raise SbilError(
-                f"{source}: observations have size {demos.obs.shape[1:]} but the env's observation space is {shape}. "
-                f"These demos were recorded for {demos.env_id or 'another env'}; use demos for this env (or the env they were made for)."
+                f"{source}: {what} have size {arr.shape[1:]} but the env's {what[:-1]} space is {tuple(space.shape)}. "
+                f"These demos were recorded for {demos.env_id or 'another env'}; use demos made for this env."
             )
-    if action_space is not None:
-        shape = tuple(action_space.shape)
-        if demos.acts.shape[1:] != shape:
+    if isinstance(action_space, spaces.Box):
+        tol = 1e-4 * np.maximum(1.0, np.abs(np.where(np.isfinite(action_space.high), action_space.high, 0)))
+        if np.any(demos.acts < action_space.low - tol) or np.any(demos.acts > action_space.high + tol):
             raise SbilError(
-                f"{source}: actions have size {demos.acts.shape[1:]} but the env's action space is {shape}. "
-                f"These demos were recorded for {demos.env_id or 'another env'}; use demos for this env."
+                f"{source}: actions fall outside the env's action bounds [{action_space.low.min()}, {action_space.high.max()}]. "
+                "They were probably recorded in another action scaling (e.g. [-1, 1] policy outputs); record env actions instead."
             )
-        if isinstance(action_space, spaces.Box):
-            tol = 1e-4 * np.maximum(1.0, np.abs(np.where(np.isfinite(action_space.high), action_space.high, 0)))
-            if np.any(demos.acts < action_space.low - tol) or np.any(demos.acts > action_space.high + tol):
-                raise SbilError(
-                    f"{source}: actions fall outside the env's action bounds [{action_space.low.min()}, {action_space.high.max()}]. "
-                    "They were probably recorded in another action scaling (e.g. [-1, 1] policy outputs); record env actions instead."
-                )
 
 
 def save_demos(demos: Demos, path: PathLike) -> None:
@@ -226,12 +218,11 @@ def verify_task_files(task: str, data_dir: PathLike = EXPERT_DATA_DIR) -> dict[s
         raise SbilError(f"No shipped expert data for {task!r}. Available: {', '.join(sorted(tasks)) or 'none yet'}.")
     entry = tasks[task]
     regen = entry.get("command", f"python scripts/collect_demos.py {task}")
-    for rel, digest in entry["files"].items():
-        f = data_dir / rel
-        if not f.is_file():
-            raise SbilError(f"{f} is listed in {MANIFEST_NAME} but missing. Regenerate it: {regen}")
-        if sha256_file(f) != digest:
-            raise SbilError(f"{f} does not match its sha256 in {MANIFEST_NAME} (corrupt, truncated or edited). Regenerate it: {regen}")
+    problem = first_hash_problem(data_dir, entry["files"])
+    if problem is not None:
+        f, kind = problem
+        what = "is listed in {m} but missing" if kind == "missing" else "does not match its sha256 in {m} (corrupt, truncated or edited)"
+        raise SbilError(f"{f} {what.format(m=MANIFEST_NAME)}. Regenerate it: {regen}")
     return entry
 
 

@@ -135,7 +135,7 @@ def train_expert(
                 progress_bar=progress_bar,
                 tb_log_name="run",
             )
-        if checkpointer.interrupted:
+        if checkpointer.stopped_early:
             raise SbilError(f"Stopped by {checkpointer.interrupted} at {model.num_timesteps} env steps; checkpoint saved. Continue with --resume.")
         save()
         done = evaluator.history and evaluator.history[-1]["timesteps"] == model.num_timesteps

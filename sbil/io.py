@@ -89,6 +89,21 @@ def sha256_file(path: PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def first_hash_problem(root: PathLike, hashes: dict[str, str]) -> tuple[Path, str] | None:
+    """The first listed file under ``root`` that is missing or fails its sha256.
+
+    :param hashes: relative path -> expected hex sha256.
+    :return: ``(path, "missing" | "corrupt")``, or ``None`` when every file verifies.
+    """
+    for rel, digest in hashes.items():
+        path = Path(root) / rel
+        if not path.is_file():
+            return path, "missing"
+        if sha256_file(path) != digest:
+            return path, "corrupt"
+    return None
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

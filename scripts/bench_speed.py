@@ -41,6 +41,17 @@ def timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - t0
 
 
+class BiasedPolicy:
+    """Uniform random actions in the upper half of the action box: a distinct state distribution."""
+
+    def __init__(self, space: Any, seed: int) -> None:
+        self.space, self.rng = space, np.random.default_rng(seed)
+
+    def predict(self, obs: np.ndarray, deterministic: bool = True) -> tuple[np.ndarray, None]:
+        mid = (self.space.low + self.space.high) / 2
+        return self.rng.uniform(mid, self.space.high).astype(np.float32), None
+
+
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="Hopper-v5")
@@ -101,8 +112,13 @@ def main(argv: Sequence[str]) -> int:
 
     # ---- estimator throughput and fidelity ----------------------------------------------------
     reward = smiling(reward_norm="none")
-    learner_states = rollout_episodes(None, args.env, env_kwargs, 1, seed=99)[0]["next_obs"]
-    reward.update(learner_states, np.zeros((len(learner_states), *reward.action_space.shape), np.float32), learner_states, np.zeros(len(learner_states), bool))
+    # The learner's states come from another distribution (a policy biased to positive actions),
+    # and its net is fit properly, so that rewards really differ between states.
+    learner = [rollout_episodes(BiasedPolicy(reward.action_space, seed), args.env, env_kwargs, 1, seed=99 + seed)[0]["next_obs"] for seed in range(2 if args.quick else 5)]
+    learner_states = np.concatenate(learner)
+    zeros_a = np.zeros((len(learner_states), *reward.action_space.shape), np.float32)
+    for _ in range(5 if args.quick else 50):
+        reward.update(learner_states, zeros_a, learner_states, np.zeros(len(learner_states), bool))
     pool = np.concatenate([demos.next_obs, learner_states])
     states = pool[np.random.default_rng(0).choice(len(pool), args.states, replace=len(pool) < args.states)]
     x = reward._inputs(states, None, states)

@@ -35,6 +35,7 @@ from sbil.cli import run_main, set_threads
 from sbil.config import TrainConfig, load_config
 from sbil.data import load_demos, read_manifest
 from sbil.envs import make_vec_env
+from sbil.envstate import get_vec_env_state, set_vec_env_state
 from sbil.errors import SbilError
 from sbil.experts import get_algo, rollout_episodes
 from sbil.io import RunLock, atomic_write, atomic_write_json
@@ -51,7 +52,7 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--resume", action="store_true", help="continue the run in out_dir from its latest checkpoint")
     parser.add_argument("--help-config", action="store_true", help="print every config key with its default and exit")
     parser.add_argument("overrides", nargs="*", help="key=value config overrides (omegaconf dotlist)")
-    return parser.parse_args(argv), []
+    return parser.parse_intermixed_args(argv), []
 
 
 def default_out_dir(cfg: DictConfig) -> Path:
@@ -78,6 +79,13 @@ def reference_returns(cfg: DictConfig, demos: Any, data_dir: Path) -> tuple[floa
         return entry["expert_return_mean"], entry["random_return_mean"]
     random_eps = rollout_episodes(None, cfg.env.id, dict(cfg.env.kwargs), 5, seed=cfg.seed + 20_000)
     return float(demos.episode_returns().mean()), float(np.mean([e["rewards"].sum() for e in random_eps]))
+
+
+def _sde_noise(model: Any) -> Any:
+    dist = getattr(model.policy, "action_dist", None)
+    if getattr(dist, "exploration_mat", None) is None:
+        return None
+    return dist.exploration_mat.clone(), dist.exploration_matrices.clone()
 
 
 def main(argv: Sequence[str]) -> int:
@@ -151,17 +159,35 @@ def main(argv: Sequence[str]) -> int:
                 state = pickle.load(f)
             refitter.load_state_dict(state["refit"])
             evaluator.load_state_dict(state["eval"])
+            # Continue from the exact env state, not a fresh reset: same numbers as an uninterrupted run.
+            exact = set_vec_env_state(model.get_env(), state["train_env"]) and set_vec_env_state(eval_env, state["eval_env"])
+            if exact:
+                model._last_obs, model._last_episode_starts = state["last_obs"], state["last_episode_starts"]
+                model._last_original_obs = state["last_original_obs"]
+                model.action_space.np_random.bit_generator.state = state["action_space_rng"]
+            if verbose:
+                print(f"resuming {out_dir} from {checkpoint[0].name} ({resume_step} env steps)")
+
+        def restore_rng() -> None:
             np.random.set_state(state["rng"]["numpy"])
             th.set_rng_state(state["rng"]["torch"])
             random.setstate(state["rng"]["python"])
-            if verbose:
-                print(f"resuming {out_dir} from {checkpoint[0].name} ({resume_step} env steps)")
+            if state["sde_noise"] is not None:
+                dist = model.policy.action_dist
+                dist.exploration_mat, dist.exploration_matrices = state["sde_noise"]
 
         def save() -> None:
             state = {
                 "refit": refitter.state_dict(),
                 "eval": evaluator.state_dict(),
                 "rng": {"numpy": np.random.get_state(), "torch": th.get_rng_state(), "python": random.getstate()},
+                "train_env": get_vec_env_state(model.get_env()),
+                "eval_env": get_vec_env_state(eval_env),
+                "last_obs": model._last_obs,
+                "last_episode_starts": model._last_episode_starts,
+                "last_original_obs": model._last_original_obs,
+                "action_space_rng": model.action_space.np_random.bit_generator.state,
+                "sde_noise": _sde_noise(model),
             }
             writers = {
                 "model.zip": model.save,
@@ -172,7 +198,7 @@ def main(argv: Sequence[str]) -> int:
                 writers["replay_buffer.pkl"] = model.save_replay_buffer
             save_checkpoint(ckpt_dir, model.num_timesteps, writers, meta={"num_timesteps": int(model.num_timesteps)})
 
-        checkpointer = CheckpointCallback(save, cfg.checkpoint_freq)
+        checkpointer = CheckpointCallback(save, cfg.checkpoint_freq, restore_fn=restore_rng if checkpoint is not None else None)
 
         # ---- learn ------------------------------------------------------------------------
         t0 = time.time()
@@ -180,7 +206,7 @@ def main(argv: Sequence[str]) -> int:
         if remaining > 0:
             model.learn(remaining, callback=[refitter, evaluator, checkpointer], reset_num_timesteps=False, progress_bar=cfg.progress_bar)
         elapsed = time.time() - t0
-        if checkpointer.interrupted:
+        if checkpointer.stopped_early:
             print(f"stopped by {checkpointer.interrupted} at {model.num_timesteps} env steps; checkpoint saved. Continue with: "
                   f"python scripts/train_smile.py --resume out_dir={out_dir}")
             return 130 if checkpointer.interrupted == "SIGINT" else 143

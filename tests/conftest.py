@@ -41,7 +41,7 @@ def load_script(name: str):
 
 # Tiny budgets for end-to-end runs of train_smile.py (Pendulum, SAC, about 10 s).
 TINY = [
-    "total_timesteps=1000", "algo.kwargs.learning_starts=200", "reward.smiling.expert_grad_steps=200",
+    "total_timesteps=1000", "reward.smiling.expert_grad_steps=200",
     "eval.freq=500", "eval.n_episodes=1", "checkpoint_freq=500", "progress_bar=false", "verbose=0",
     "reward.samples_per_refit=1000", "reward.refit_every=500", "threads=1",
 ]

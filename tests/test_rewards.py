@@ -129,3 +129,15 @@ def test_linear_variant_and_samplers():
     assert torch.equal(eps[:, :3], -eps[:, 3:])
     sched = NoiseSchedule(5000)
     assert sched.sqrt_abar[0] > 0.99 and sched.sqrt_abar[-1] < 0.01
+
+
+def test_non_finite_rewards_and_exploding_losses_stop_with_a_message(box2):
+    reward = fitted(box2, steps=20, refits=0)
+    with pytest.raises(SbilError, match="non-finite values"):
+        reward.normalize(np.array([0.0, np.nan]))
+    b = toy_batch(0.0, 64)
+    with torch.no_grad():
+        for p in reward.learner_net.parameters():
+            p.fill_(float("inf"))
+    with pytest.raises(SbilError, match="loss exploded"):
+        reward.update(b.obs, b.acts, b.next_obs, b.dones)

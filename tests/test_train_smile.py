@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from sbil.checkpoint import list_checkpoints
 from sbil.data import save_demos
@@ -127,3 +128,64 @@ def test_policy_trained_on_smiling_reward_beats_random(tmp_path):
     assert train.main([f"out_dir={out}", "progress_bar=false", "verbose=0", "threads=1"]) == 0
     s = summary(out)
     assert s["normalized_score"] > 0.6, s
+
+
+def _kill_after_checkpoint(out, extra):
+    """Start a run in a subprocess and SIGKILL it as soon as its first checkpoint exists."""
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "train_smile.py"), *TINY, f"out_dir={out}", *extra],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 180
+    while time.time() < deadline and proc.poll() is None:
+        if list_checkpoints(out / "checkpoints"):
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+
+
+def _params(path):
+    from stable_baselines3.common.save_util import load_from_zip_file
+
+    _, params, _ = load_from_zip_file(path)
+    return params["policy"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algo", ["sac", "ppo"])
+def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, algo):
+    extra = [] if algo == "sac" else ["--config", "ppo", "algo.kwargs.n_steps=250", "env.n_envs=2", "total_timesteps=2000"]
+    whole, _ = run(tmp_path, *extra, name="whole")
+    cut = tmp_path / "cut"
+    _kill_after_checkpoint(cut, extra)
+    assert train.main([f"out_dir={cut}", "--resume"]) == 0
+    assert summary(cut)["total_timesteps"] == summary(whole)["total_timesteps"]
+    assert summary(cut)["true_return"] == summary(whole)["true_return"]
+    a, b = _params(whole / "policy.zip"), _params(cut / "policy.zip")
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    evals = lambda out: [line.split(",")[:4] for line in (out / "evals.csv").read_text().splitlines()]
+    assert evals(cut) == evals(whole)  # same points, same values, none duplicated or missing
+
+
+@pytest.mark.slow
+def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "term"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "train_smile.py"), *TINY, "total_timesteps=100000", f"out_dir={out}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    deadline = time.time() + 180
+    while time.time() < deadline and not list_checkpoints(out / "checkpoints"):
+        time.sleep(0.05)
+    first = list_checkpoints(out / "checkpoints")[-1].name
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    stdout, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 143 and "--resume" in stdout
+    assert list_checkpoints(out / "checkpoints")[-1].name > first  # saved on the way out
+    assert not (out / ".lock").exists()
