@@ -22,10 +22,13 @@ def test_manifest_lists_verifiable_tasks():
         assert entry["expert_return_mean"] > entry["random_return_mean"]
 
 
-def test_shipped_expert_reproduces_its_manifest_return():
-    entry = read_manifest()["tasks"]["pendulum"]
+@pytest.mark.parametrize("task", sorted(read_manifest()["tasks"]))
+def test_shipped_expert_reproduces_its_manifest_return(task):
+    entry = read_manifest()["tasks"][task]
     model = load_expert_policy(EXPERT_DATA_DIR / entry["policy"], entry["algo"])
-    episodes = rollout_episodes(model, entry["env_id"], entry["env_kwargs"], entry["episodes"], seed=entry["seed"] + 7)
+    # Short episodes vary a lot (Pendulum): use them all; 1000-step MuJoCo episodes: a few suffice.
+    n = entry["episodes"] if entry["steps"] // entry["episodes"] <= 200 else 3
+    episodes = rollout_episodes(model, entry["env_id"], entry["env_kwargs"], n, seed=entry["seed"] + 7)
     ret = np.mean([e["rewards"].sum() for e in episodes])
     assert abs(ret - entry["expert_return_mean"]) <= 0.10 * abs(entry["expert_return_mean"])
 

@@ -40,6 +40,11 @@ def test_tiny_run_writes_everything_and_overrides_apply(tmp_path):
     assert "td3" in (out / "config.yaml").read_text()
 
 
+def test_runs_on_shipped_mujoco_demos(tmp_path):
+    out, status = run(tmp_path, "env.id=HalfCheetah-v5", "demos.source=halfcheetah", "total_timesteps=600", "eval.freq=0")
+    assert status == 0 and summary(out)["expert_return"] > 6000
+
+
 def test_same_seed_same_numbers(tmp_path):
     a, _ = run(tmp_path, name="a")
     b, _ = run(tmp_path, name="b")
