@@ -16,6 +16,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv
 
+from sbil.errors import SbilError
 from sbil.io import PathLike, atomic_path, atomic_write
 
 
@@ -200,8 +201,9 @@ class RewardRefitCallback(BaseCallback):
         verbose: int = 0,
     ) -> None:
         super().__init__(verbose)
-        if refit_every < 1 or buffer_size < 1 or samples_per_refit < 1:
-            raise ValueError("refit_every, buffer_size and samples_per_refit must all be >= 1")
+        for name, value in (("refit_every", refit_every), ("buffer_size", buffer_size), ("samples_per_refit", samples_per_refit)):
+            if value < 1:
+                raise SbilError(f"RewardRefitCallback: {name}={value} is invalid; it must be >= 1.")
         self.reward = reward
         self.refit_every = int(refit_every)
         self.buffer_size = int(buffer_size)

@@ -8,7 +8,6 @@ A demos file is a compressed ``.npz`` (float32 arrays, no pickles) holding per-s
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import zipfile
@@ -266,8 +265,3 @@ def demos_from_episodes(episodes: Sequence[dict[str, np.ndarray]], meta: dict[st
     dones = np.concatenate([np.arange(len(e["obs"])) == len(e["obs"]) - 1 for e in episodes])
     cat = {k: np.concatenate([np.asarray(e[k], np.float32) for e in episodes]) for k in ("obs", "acts", "next_obs", "rewards")}
     return Demos(**cat, dones=dones, episode_starts=starts, meta=dict(meta))
-
-
-def replace_meta(demos: Demos, **meta: Any) -> Demos:
-    """A copy of ``demos`` with header entries added or replaced."""
-    return dataclasses.replace(demos, meta={**demos.meta, **meta})

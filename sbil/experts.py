@@ -8,7 +8,6 @@ An expert run lives in one output folder: ``checkpoints/`` (model + replay buffe
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,14 +154,6 @@ def train_expert(
         env.close()
         eval_env.close()
         return result
-
-
-def load_result(out_dir: Path) -> dict[str, Any]:
-    """The ``result.json`` of a finished expert run."""
-    path = Path(out_dir) / "result.json"
-    if not path.exists():
-        raise SbilError(f"{path} does not exist: the expert run in {out_dir} has not finished.")
-    return json.loads(path.read_text())
 
 
 def rollout_episodes(policy: Any, env_id: str, env_kwargs: dict[str, Any], n_episodes: int, seed: int, progress_bar: bool = False) -> list[dict]:

@@ -14,7 +14,7 @@ import socket
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterator, Union
+from typing import Any, Iterator, Union
 
 from sbil.errors import SbilError
 
@@ -177,9 +177,3 @@ class RunLock:
 
     def __exit__(self, *exc: Any) -> None:
         self.release()
-
-
-def call_with_atomic(save: Callable[[Path], None], path: PathLike) -> None:
-    """Run ``save(tmp_path)`` and move the result to ``path`` atomically."""
-    with atomic_path(path) as tmp:
-        save(tmp)

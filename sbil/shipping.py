@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import time
@@ -14,7 +15,7 @@ import numpy as np
 import stable_baselines3
 
 from sbil.checkpoint import latest_checkpoint
-from sbil.data import EXPERT_DATA_DIR, MANIFEST_NAME, demos_from_episodes, read_manifest, save_demos, verify_task_files
+from sbil.data import EXPERT_DATA_DIR, MANIFEST_NAME, demos_from_episodes, read_manifest, save_demos
 from sbil.errors import SbilError
 from sbil.experts import ExpertConfig, get_algo, load_expert_configs, rollout_episodes, train_expert
 from sbil.io import PathLike, atomic_path, atomic_write_json, sha256_file
@@ -76,11 +77,7 @@ def ship_expert(
     save_demos(demos_from_episodes(episodes, meta), task_dir / "demos.npz")
     with atomic_path(task_dir / "expert.zip") as tmp:
         shutil.copyfile(policy_path, tmp)
-    train_result = {}
-    if (run_dir / "result.json").is_file():
-        import json
-
-        train_result = json.loads((run_dir / "result.json").read_text())
+    train_result = json.loads((run_dir / "result.json").read_text()) if (run_dir / "result.json").is_file() else {}
     steps_trained = int(train_result.get("n_timesteps", model.num_timesteps))
     files = {f"{cfg.task}/demos.npz": sha256_file(task_dir / "demos.npz"), f"{cfg.task}/expert.zip": sha256_file(task_dir / "expert.zip")}
     entry = {
@@ -114,11 +111,6 @@ def ship_expert(
     manifest["format"] = 1
     atomic_write_json(data_dir / MANIFEST_NAME, manifest)
     return entry
-
-
-def task_entry(task: str, data_dir: PathLike = EXPERT_DATA_DIR) -> dict[str, Any]:
-    """A shipped task's manifest entry, after verifying its files."""
-    return verify_task_files(task, data_dir)
 
 
 def ensure_task_data(task: str, cache_dir: Path, progress_bar: bool = True) -> Path:

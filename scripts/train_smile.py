@@ -46,13 +46,13 @@ from sbil.shipping import ensure_task_data
 from sbil.wrappers import LearnedRewardVecEnv
 
 
-def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="default", help="shipped config name or a .yaml path")
     parser.add_argument("--resume", action="store_true", help="continue the run in out_dir from its latest checkpoint")
     parser.add_argument("--help-config", action="store_true", help="print every config key with its default and exit")
     parser.add_argument("overrides", nargs="*", help="key=value config overrides (omegaconf dotlist)")
-    return parser.parse_intermixed_args(argv), []
+    return parser.parse_intermixed_args(argv)
 
 
 def default_out_dir(cfg: DictConfig) -> Path:
@@ -89,7 +89,7 @@ def _sde_noise(model: Any) -> Any:
 
 
 def main(argv: Sequence[str]) -> int:
-    args, _ = parse_args(argv)
+    args = parse_args(argv)
     if args.help_config:
         print(OmegaConf.to_yaml(OmegaConf.structured(TrainConfig)))
         return 0

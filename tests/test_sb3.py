@@ -42,7 +42,7 @@ def test_wrapper_replaces_reward_and_keeps_true_return():
     venv = pendulum_vec()
     reward = ObsSum(venv.observation_space, venv.action_space)
     env = LearnedRewardVecEnv(venv, reward)
-    obs = env.reset()
+    env.reset()
     true_total, learned_total = np.zeros(2), np.zeros(2)
     for _ in range(200):  # Pendulum episodes are 200 steps
         acts = np.array([env.action_space.sample() for _ in range(2)])
@@ -51,7 +51,7 @@ def test_wrapper_replaces_reward_and_keeps_true_return():
         np.testing.assert_allclose(rews, next_obs.sum(1), rtol=1e-5)
         true_total += [i["true_reward"] for i in infos]
         learned_total += rews
-        obs = new_obs
+
     assert dones.all()
     for i, info in enumerate(infos):
         assert info["episode"]["r"] == pytest.approx(true_total[i], rel=1e-4)  # Monitor: true return
