@@ -141,3 +141,15 @@ def test_non_finite_rewards_and_exploding_losses_stop_with_a_message(box2):
             p.fill_(float("inf"))
     with pytest.raises(SbilError, match="loss exploded"):
         reward.update(b.obs, b.acts, b.next_obs, b.dones)
+
+
+def test_construction_is_seeded_and_leaves_global_rng_alone(box2):
+    obs_space, act_space = box2
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    a = SmilingReward(obs_space, act_space, seed=5)
+    assert torch.equal(torch.rand(1), before)
+    b = SmilingReward(obs_space, act_space, seed=5)
+    for p, q in zip(a.learner_net.parameters(), b.learner_net.parameters()):
+        assert torch.equal(p, q)

@@ -151,9 +151,11 @@ class SmilingReward(RewardLearner):
         self.act_dim = int(np.prod(self.action_space.shape))
         self.input_dim = self.obs_dim + (self.act_dim if self.cfg.use_action else 0)
         self.schedule = NoiseSchedule(self.cfg.num_train_timesteps, self.cfg.beta_schedule, self.device)
-        th.manual_seed(self.cfg.seed)  # network init is part of the seeded result
-        self.expert_net = self._make_net()
-        self.learner_net = self._make_net()
+        # Seeded network init that leaves the caller's global torch RNG untouched.
+        with th.random.fork_rng(devices=[]):
+            th.manual_seed(self.cfg.seed)
+            self.expert_net = self._make_net()
+            self.learner_net = self._make_net()
         self.learner_optimizer = th.optim.AdamW(self.learner_net.parameters(), lr=self.cfg.lr)
         self.train_generator = th.Generator(device=self.device).manual_seed(self.cfg.seed + 1)
         self.reward_generator = th.Generator(device=self.device).manual_seed(self.cfg.seed + 2)
