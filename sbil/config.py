@@ -19,7 +19,7 @@ from sbil.errors import SbilError
 from sbil.rewards.smiling import SmilingConfig
 
 TRAIN_CONFIGS = Path(__file__).parent / "configs" / "train"
-REWARD_LEARNERS = ("smiling", "smiling_sa", "smiling_linear")
+REWARD_LEARNERS = ("smiling", "smiling_sa", "smiling_linear", "gail", "gail_so")
 
 
 @dataclass
@@ -46,7 +46,7 @@ class AlgoConfig:
 
 @dataclass
 class RewardConfig:
-    learner: str = "smiling"  #: smiling (state-only), smiling_sa (state-action), smiling_linear
+    learner: str = "smiling"  #: smiling (state-only), smiling_sa (state-action), smiling_linear, gail, gail_so (state-only)
     smiling: SmilingConfig = field(default_factory=SmilingConfig)
     reward_norm: str = "batch"  #: none, batch (reference) or running; on-policy runs need running
     reward_scale: float = 0.1

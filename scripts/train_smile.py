@@ -40,7 +40,7 @@ from sbil.errors import SbilError
 from sbil.experts import get_algo, rollout_episodes
 from sbil.io import RunLock, atomic_write, atomic_write_json
 from sbil.logging import make_logger
-from sbil.rewards import SmilingReward, load_reward
+from sbil.rewards import GailReward, RewardLearner, SmilingReward, load_reward
 from sbil.rewards.smiling import default_cache_dir
 from sbil.shipping import ensure_task_data
 from sbil.wrappers import LearnedRewardVecEnv
@@ -59,8 +59,11 @@ def default_out_dir(cfg: DictConfig) -> Path:
     return Path("runs/smile") / cfg.env.id.replace("/", "_") / f"seed{cfg.seed}"
 
 
-def build_reward(cfg: DictConfig, env: Any) -> SmilingReward:
+def build_reward(cfg: DictConfig, env: Any) -> RewardLearner:
     """The reward learner named by ``reward.learner``; swapping learners is this one call."""
+    if cfg.reward.learner.startswith("gail"):
+        return GailReward(env.observation_space, env.action_space, use_action=cfg.reward.learner == "gail", seed=cfg.seed,
+                          reward_norm=cfg.reward.reward_norm, reward_scale=cfg.reward.reward_scale, device=cfg.device)
     smiling = OmegaConf.to_container(cfg.reward.smiling)
     smiling["seed"] = cfg.seed
     if cfg.reward.learner == "smiling_sa":
@@ -126,10 +129,12 @@ def main(argv: Sequence[str]) -> int:
         if checkpoint is None:
             reward = build_reward(cfg, train_env)
             fit = reward.fit_expert(demos, cache_dir=cache_dir, progress_bar=cfg.progress_bar)
-            if verbose:
+            if verbose and "expert_loss" in fit:
                 print(f"expert score net: loss {fit['expert_loss']:.4f}{' (cached)' if fit['cached'] else ''}; {len(demos)} demo transitions")
         else:
             reward = load_reward(checkpoint[0] / "reward.pt", device=cfg.device, env=train_env)
+            if isinstance(reward, GailReward):
+                reward.fit_expert(demos)  # the demos are not part of the saved learner
 
         # ---- SB3 algorithm: stock classes, learned reward through SB3's own seams ---------------
         algo_cls = get_algo(cfg.algo.name)
@@ -234,7 +239,7 @@ def main(argv: Sequence[str]) -> int:
         }
         atomic_write_json(out_dir / "summary.json", summary)
         print(
-            f"\nSMILING on {cfg.env.id} ({cfg.algo.name.upper()}, {summary['total_timesteps']} env steps): "
+            f"\n{cfg.reward.learner} reward on {cfg.env.id} ({cfg.algo.name.upper()}, {summary['total_timesteps']} env steps): "
             f"true return {summary['true_return']:.1f} ± {summary['true_return_std']:.1f} | expert {expert_return:.1f} | "
             f"random {random_return:.1f} | normalised score {summary['normalized_score']:.2f} | "
             f"{summary['env_steps_per_second']:.0f} env steps/s\nsummary: {out_dir / 'summary.json'}"

@@ -153,3 +153,23 @@ def test_construction_is_seeded_and_leaves_global_rng_alone(box2):
     b = SmilingReward(obs_space, act_space, seed=5)
     for p, q in zip(a.learner_net.parameters(), b.learner_net.parameters()):
         assert torch.equal(p, q)
+
+
+def test_gail_reward_is_a_peer(box2, tmp_path):
+    from sbil.rewards import GailReward
+
+    obs_space, act_space = box2
+    for use_action in (True, False):
+        gail = GailReward(obs_space, act_space, use_action=use_action, reward_norm="none", n_disc_updates=200, batch_size=128, lr=1e-3)
+        gail.fit_expert(toy_batch(0.0))
+        learner = toy_batch(3.0, seed=1)
+        stats = gail.update(learner.obs, learner.acts, learner.next_obs, learner.dones)
+        assert stats["disc_acc_expert"] > 0.8 and stats["disc_acc_learner"] > 0.8
+        expert_r, off_r = rewards_of(gail, toy_batch(0.0, 200, seed=7)), rewards_of(gail, toy_batch(3.0, 200, seed=8))
+        assert expert_r.mean() > off_r.mean()
+    gail.save(tmp_path / "g.pt")
+    loaded = load_reward(tmp_path / "g.pt")
+    b = toy_batch(1.0, 32)
+    np.testing.assert_allclose(rewards_of(loaded, b), rewards_of(gail, b), rtol=1e-6)
+    with pytest.raises(SbilError, match="no expert demos"):
+        loaded.update(b.obs, b.acts, b.next_obs, b.dones)

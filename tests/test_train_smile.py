@@ -40,6 +40,12 @@ def test_tiny_run_writes_everything_and_overrides_apply(tmp_path):
     assert "td3" in (out / "config.yaml").read_text()
 
 
+def test_gail_reward_swaps_in_with_one_key(tmp_path):
+    out, status = run(tmp_path, "reward.learner=gail_so", "reward.reward_norm=batch")
+    assert status == 0 and summary(out)["reward_learner"] == "gail_so"
+    assert train.main([f"out_dir={out}", "total_timesteps=1500", "--resume"]) == 0
+
+
 def test_runs_on_shipped_mujoco_demos(tmp_path):
     out, status = run(tmp_path, "env.id=HalfCheetah-v5", "demos.source=halfcheetah", "total_timesteps=600", "eval.freq=0")
     assert status == 0 and summary(out)["expert_return"] > 6000

@@ -1,0 +1,108 @@
+"""GAIL's discriminator reward as a :class:`~sbil.rewards.RewardLearner`, a peer of SMILING.
+
+The network is ``imitation``'s ``BasicRewardNet`` (state-action, or state-only with
+``use_action=False``); its logit is the discriminator's, trained with binary cross-entropy (expert
+demos 1, learner transitions 0) in :meth:`GailReward.update`, and the reward is imitation's GAIL
+form ``-log(1 - D) = softplus(logit)``. Plugged into the same wrapper, buffer and refit callback as
+SMILING, it makes a like-for-like comparison of the reward learner alone.
+(AIRL needs the policy's log-probabilities in its discriminator: use
+:func:`sbil.baselines.make_adversarial_trainer` for it.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch as th
+import torch.nn.functional as F
+from gymnasium import spaces
+
+from sbil.errors import SbilError
+from sbil.rewards.base import RewardLearner
+
+
+class GailReward(RewardLearner):
+    """GAIL discriminator reward.
+
+    :param use_action: discriminate (state, action) pairs; ``False``: states only.
+    :param lr: Adam learning rate of the discriminator.
+    :param n_disc_updates: discriminator steps per :meth:`update`.
+    :param batch_size: learner and expert transitions per discriminator step (each).
+    :param seed: seeds network init and minibatch draws.
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        use_action: bool = True,
+        lr: float = 3e-4,
+        n_disc_updates: int = 4,
+        batch_size: int = 256,
+        seed: int = 0,
+        reward_norm: str = "running",
+        reward_scale: float = 1.0,
+        device: str | th.device = "auto",
+    ) -> None:
+        from imitation.rewards.reward_nets import BasicRewardNet
+        from imitation.util.networks import RunningNorm
+
+        super().__init__(observation_space, action_space, reward_norm, reward_scale, device)
+        self.use_action, self.lr, self.n_disc_updates, self.batch_size, self.seed = use_action, lr, n_disc_updates, batch_size, seed
+        with th.random.fork_rng(devices=[]):
+            th.manual_seed(seed)
+            self.net = BasicRewardNet(self.observation_space, self.action_space, use_action=use_action, normalize_input_layer=RunningNorm).to(self.device)
+        self.optimizer = th.optim.Adam(self.net.parameters(), lr=lr)
+        self.rng = np.random.default_rng(seed)
+        self.expert: tuple[np.ndarray, ...] | None = None
+
+    def fit_expert(self, demos: Any, **_: Any) -> dict[str, float]:
+        """Keep the expert transitions the discriminator is trained against (no fit happens here)."""
+        if len(demos.obs) == 0:
+            raise SbilError("The demos are empty: GAIL needs expert transitions.")
+        n = len(demos.obs)
+        self.expert = self.check_batch(demos.obs, demos.acts, demos.next_obs, np.asarray(getattr(demos, "dones", np.zeros(n, bool))))
+        return {}
+
+    def _logits(self, obs: np.ndarray, acts: np.ndarray, next_obs: np.ndarray, dones: np.ndarray) -> th.Tensor:
+        return self.net(*self.net.preprocess(obs, acts, next_obs, dones))
+
+    def raw_reward(self, obs: np.ndarray, acts: np.ndarray, next_obs: np.ndarray, dones: np.ndarray) -> np.ndarray:
+        self.net.eval()
+        with th.inference_mode():
+            return F.softplus(self._logits(obs, acts, next_obs, dones)).cpu().numpy()
+
+    def update(self, obs: np.ndarray, acts: np.ndarray, next_obs: np.ndarray, dones: np.ndarray) -> dict[str, float]:
+        if self.expert is None:
+            raise SbilError("GailReward has no expert demos: call fit_expert(demos) first.")
+        learner = self.check_batch(obs, acts, next_obs, dones)
+        self.net.train()
+        losses, acc_e, acc_l = [], [], []
+        for _ in range(self.n_disc_updates):
+            li = self.rng.integers(0, len(learner[0]), self.batch_size)
+            ei = self.rng.integers(0, len(self.expert[0]), self.batch_size)
+            batch = [np.concatenate([l[li], e[ei]]) for l, e in zip(learner, self.expert)]
+            labels = th.cat([th.zeros(self.batch_size), th.ones(self.batch_size)]).to(self.device)
+            logits = self._logits(*batch)
+            loss = F.binary_cross_entropy_with_logits(logits, labels)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            losses.append(loss.item())
+            acc_l.append(float((logits[: self.batch_size] < 0).float().mean()))
+            acc_e.append(float((logits[self.batch_size :] > 0).float().mean()))
+        if not np.isfinite(np.mean(losses)):
+            raise SbilError(f"The GAIL discriminator loss exploded. Lower lr (now {self.lr}).")
+        self.version += 1
+        return {"disc_loss": float(np.mean(losses)), "disc_acc_expert": float(np.mean(acc_e)), "disc_acc_learner": float(np.mean(acc_l))}
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "use_action": self.use_action, "lr": self.lr, "n_disc_updates": self.n_disc_updates, "batch_size": self.batch_size, "seed": self.seed}
+
+    def _state(self) -> dict[str, Any]:
+        return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        self.net.load_state_dict(state["net"])
+        self.optimizer.load_state_dict(state["optimizer"])
