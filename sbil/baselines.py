@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch as th
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
@@ -33,6 +34,7 @@ def make_adversarial_trainer(
     :param demos: expert demos (converted to imitation ``Transitions``).
     :param venv: the training env (true rewards underneath; imitation replaces them).
     :param learner: the SB3 algorithm whose policy is trained (built on ``venv``).
+    :param seed: seeds the discriminator's initial weights.
     """
     from imitation.algorithms.adversarial.airl import AIRL
     from imitation.algorithms.adversarial.gail import GAIL
@@ -43,12 +45,11 @@ def make_adversarial_trainer(
     if name == "bc":
         raise SbilError("bc is not adversarial: use train_bc.")
     use_action = not name.endswith("_so")
-    if name.startswith("gail"):
-        net = BasicRewardNet(venv.observation_space, venv.action_space, use_action=use_action, normalize_input_layer=RunningNorm)
-        cls = GAIL
-    else:
-        net = BasicShapedRewardNet(venv.observation_space, venv.action_space, use_action=use_action, normalize_input_layer=RunningNorm)
-        cls = AIRL
+    cls, net_cls = (GAIL, BasicRewardNet) if name.startswith("gail") else (AIRL, BasicShapedRewardNet)
+    # Seeded discriminator init, without touching the caller's global torch RNG.
+    with th.random.fork_rng(devices=[]):
+        th.manual_seed(seed)
+        net = net_cls(venv.observation_space, venv.action_space, use_action=use_action, normalize_input_layer=RunningNorm)
     return cls(
         demonstrations=demos.to_transitions(),
         demo_batch_size=min(demo_batch_size, len(demos)),

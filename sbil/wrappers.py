@@ -81,12 +81,7 @@ class LearnedRewardVecEnv(VecEnvWrapper):
             self._record.append((self._last_obs, self._actions.astype(np.float32), next_obs, np.asarray(dones, bool)))
             self._last_obs = np.asarray(obs)
             return obs, np.zeros(self.num_envs, np.float32), dones, infos
-        rewards = np.asarray(self.reward_fn(self._last_obs, self._actions, next_obs, dones), dtype=np.float32).reshape(-1)
-        if rewards.shape != (self.num_envs,) or not np.all(np.isfinite(rewards)):
-            raise SbilError(
-                f"Env step {self.steps}: the learned reward returned shape {rewards.shape} with values {rewards[:4]}; "
-                f"expected {self.num_envs} finite values. Check the reward learner (diverged nets give NaN)."
-            )
+        rewards = self.score(self._last_obs[None], self._actions[None], next_obs[None], np.asarray(dones, bool)[None])[0]
         self._learned_returns += rewards
         self._lengths += 1
         for i, info in enumerate(infos):
@@ -107,12 +102,15 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         return tuple(np.stack(parts) for parts in zip(*record))  # type: ignore[return-value]
 
     def score(self, obs: np.ndarray, acts: np.ndarray, next_obs: np.ndarray, dones: np.ndarray) -> np.ndarray:
-        """Learned rewards for recorded ``(n_steps, n_envs, ...)`` arrays, shape ``(n_steps, n_envs)``."""
+        """Learned rewards for ``(n_steps, n_envs, ...)`` arrays, shape ``(n_steps, n_envs)``, checked finite."""
         n_steps, n_envs = dones.shape
         flat = [a.reshape(n_steps * n_envs, *a.shape[2:]) for a in (obs, acts, next_obs)]
-        rewards = np.asarray(self.reward_fn(*flat, dones.reshape(-1)), dtype=np.float32)
+        rewards = np.asarray(self.reward_fn(*flat, dones.reshape(-1)), dtype=np.float32).reshape(-1)
         if rewards.shape != (n_steps * n_envs,) or not np.all(np.isfinite(rewards)):
-            raise SbilError(f"Env steps up to {self.steps}: the learned reward returned non-finite values or shape {rewards.shape}. Check the reward learner.")
+            raise SbilError(
+                f"Env steps up to {self.steps}: the learned reward returned shape {rewards.shape} with values {rewards[:4]}; "
+                f"expected {n_steps * n_envs} finite values. Check the reward learner (diverged nets give NaN)."
+            )
         return rewards.reshape(n_steps, n_envs)
 
     def _check_finite(self, obs: np.ndarray, what: str) -> None:

@@ -69,9 +69,12 @@ def main(argv: Sequence[str]) -> int:
     episodes = rollout_episodes(None, args.env, env_kwargs, 2 if args.quick else 5, seed=0)
     demos = demos_from_episodes(episodes, {"env_id": args.env})
 
+    probe = make_vec_env(args.env, 1, seed=0, env_kwargs=env_kwargs)
+    obs_space, act_space = probe.observation_space, probe.action_space
+    probe.close()
+
     def smiling(**kw: Any) -> SmilingReward:
-        venv = make_vec_env(args.env, 1, seed=0, env_kwargs=env_kwargs)
-        reward = SmilingReward(venv.observation_space, venv.action_space, expert_grad_steps=200 if args.quick else 2000, device="cpu", **kw)
+        reward = SmilingReward(obs_space, act_space, expert_grad_steps=200 if args.quick else 2000, device="cpu", **kw)
         reward.fit_expert(demos)
         return reward
 

@@ -169,3 +169,20 @@ def test_deferred_scoring_matches_per_step_scoring():
         results.append((model.rollout_buffer.returns.copy(), model.rollout_buffer.rewards.copy()))
     np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-4, atol=1e-4)
+
+
+def test_wrapper_stops_on_non_finite_learned_reward():
+    venv = pendulum_vec(2)
+
+    class NaNReward(ObsSum):
+        def raw_reward(self, obs, acts, next_obs, dones):
+            return np.full(len(obs), np.nan)
+
+    env = LearnedRewardVecEnv(venv, lambda o, a, n, d: np.full(len(o), np.nan))
+    env.reset()
+    with pytest.raises(SbilError, match="expected 2 finite values"):
+        env.step(np.zeros((2, 1)))
+    env = LearnedRewardVecEnv(venv, NaNReward(venv.observation_space, venv.action_space))
+    env.reset()
+    with pytest.raises(SbilError, match="non-finite values"):
+        env.step(np.zeros((2, 1)))
