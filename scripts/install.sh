@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Install sbil and everything it needs into ./.venv (idempotent: a no-op when nothing changed).
-#   bash scripts/install.sh            # package + test tools
+#   bash scripts/install.sh            # package + test tools + the Unitree H1 model (h1 extra)
 #   SBIL_EXTRAS=test,ray bash scripts/install.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-EXTRAS=${SBIL_EXTRAS:-test}
+EXTRAS=${SBIL_EXTRAS:-test,h1}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 stamp=".venv/.sbil-installed"
 want="$(cat setup.cfg scripts/install.sh | sha256sum | cut -c1-16)-$EXTRAS"

@@ -7,9 +7,7 @@
     python scripts/train_smile.py --resume out_dir=runs/smile/Hopper-v5/seed0   # continue after a stop
     python scripts/train_smile.py --help-config                    # every key with its default
 
-The story: config -> demos -> envs -> reward learner (expert score net fit, cached) -> SB3
-algorithm (on-policy: learned-reward VecEnv wrapper; off-policy: relabeling replay buffer) ->
-learn with refit / eval / checkpoint callbacks -> final evaluation and summary.json.
+The run itself is :func:`sbil.train.train`; this file is its command line.
 Exit status: 0 done, 2 bad input (one-paragraph message; --debug for a traceback), 130/143 stopped
 by SIGINT/SIGTERM after saving a checkpoint.
 """
@@ -17,33 +15,15 @@ by SIGINT/SIGTERM after saving a checkpoint.
 from __future__ import annotations
 
 import argparse
-import pickle
-import random
-import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
-import numpy as np
-import torch as th
-from omegaconf import DictConfig, OmegaConf
-from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from omegaconf import OmegaConf
 
-from sbil.buffers import RelabelingReplayBuffer
-from sbil.callbacks import CheckpointCallback, EvalCallback, RewardRefitCallback
-from sbil.checkpoint import latest_checkpoint, require_checkpoint, save_checkpoint
-from sbil.cli import run_main, set_threads
+from sbil.cli import run_main
 from sbil.config import TrainConfig, load_config
-from sbil.data import load_demos, read_manifest
-from sbil.envs import make_vec_env
-from sbil.envstate import get_vec_env_state, set_vec_env_state
 from sbil.errors import SbilError
-from sbil.experts import get_algo, rollout_episodes
-from sbil.io import RunLock, atomic_write, atomic_write_json
-from sbil.logging import make_logger
-from sbil.rewards import GailReward, RewardLearner, SmilingReward, load_reward
-from sbil.rewards.smiling import default_cache_dir
-from sbil.shipping import ensure_task_data
-from sbil.wrappers import LearnedRewardVecEnv
+from sbil.train import default_out_dir, train
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -55,197 +35,22 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return parser.parse_intermixed_args(argv)
 
 
-def default_out_dir(cfg: DictConfig) -> Path:
-    return Path("runs/smile") / cfg.env.id.replace("/", "_") / f"seed{cfg.seed}"
-
-
-def build_reward(cfg: DictConfig, env: Any) -> RewardLearner:
-    """The reward learner named by ``reward.learner``; swapping learners is this one call."""
-    if cfg.reward.learner.startswith("gail"):
-        return GailReward(env.observation_space, env.action_space, use_action=cfg.reward.learner == "gail", seed=cfg.seed,
-                          reward_norm=cfg.reward.reward_norm, reward_scale=cfg.reward.reward_scale, device=cfg.device)
-    smiling = OmegaConf.to_container(cfg.reward.smiling)
-    smiling["seed"] = cfg.seed
-    if cfg.reward.learner == "smiling_sa":
-        smiling["use_action"] = True
-    if cfg.reward.learner == "smiling_linear":
-        smiling["score_net"] = "linear"
-    return SmilingReward(
-        env.observation_space, env.action_space, smiling, reward_norm=cfg.reward.reward_norm, reward_scale=cfg.reward.reward_scale, device=cfg.device
-    )
-
-
-def reference_returns(cfg: DictConfig, demos: Any, data_dir: Path) -> tuple[float, float]:
-    """Expert and random-policy returns for the normalised score (manifest, else measured)."""
-    entry = read_manifest(data_dir)["tasks"].get(cfg.demos.source)
-    if entry is not None and entry["env_id"] == cfg.env.id:
-        return entry["expert_return_mean"], entry["random_return_mean"]
-    random_eps = rollout_episodes(None, cfg.env.id, dict(cfg.env.kwargs), 5, seed=cfg.seed + 20_000)
-    return float(demos.episode_returns().mean()), float(np.mean([e["rewards"].sum() for e in random_eps]))
-
-
-def _sde_noise(model: Any) -> Any:
-    dist = getattr(model.policy, "action_dist", None)
-    if getattr(dist, "exploration_mat", None) is None:
-        return None
-    return dist.exploration_mat.clone(), dist.exploration_matrices.clone()
-
-
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     if args.help_config:
         print(OmegaConf.to_yaml(OmegaConf.structured(TrainConfig)))
         return 0
-
-    # ---- config: shipped YAML <- CLI overrides; on --resume, the run's own saved config --------
+    # Shipped YAML <- CLI overrides; on --resume, the run's own saved config <- CLI overrides.
     cfg = load_config(args.config, args.overrides)
-    out_dir = Path(cfg.out_dir) if cfg.out_dir else default_out_dir(cfg)
     if args.resume:
+        out_dir = Path(cfg.out_dir) if cfg.out_dir else default_out_dir(cfg)
         saved = out_dir / "config.yaml"
         if not saved.is_file():
             raise SbilError(f"--resume: {out_dir} holds no run (no config.yaml). Start it without --resume, or point out_dir=... at the run.")
         cfg = load_config(None, args.overrides, base=OmegaConf.load(saved))
-    set_threads(cfg.threads)
-    verbose = cfg.verbose
-
-    with RunLock(out_dir):
-        ckpt_dir = out_dir / "checkpoints"
-        if not args.resume and latest_checkpoint(ckpt_dir) is not None:
-            raise SbilError(f"{out_dir} already holds a run. Pass --resume to continue it, or set out_dir=... to start another.")
-        checkpoint = require_checkpoint(ckpt_dir, "Start the run afresh without --resume.") if args.resume else None
-        atomic_write(out_dir / "config.yaml", OmegaConf.to_yaml(cfg))
-
-        # ---- envs and demos ------------------------------------------------------------------
-        train_env = make_vec_env(cfg.env.id, cfg.env.n_envs, seed=cfg.seed, env_kwargs=cfg.env.kwargs)
-        eval_env = make_vec_env(cfg.env.id, 1, seed=cfg.seed + 10_000, env_kwargs=cfg.env.kwargs)
-        is_path = cfg.demos.source.endswith(".npz") or Path(cfg.demos.source).exists()
-        cache_dir = Path(cfg.reward.cache_dir) if cfg.reward.cache_dir else default_cache_dir()
-        data_dir = Path(".") if is_path else ensure_task_data(cfg.demos.source, cache_dir, progress_bar=cfg.progress_bar)
-        demos = load_demos(cfg.demos.source, env=train_env, n_episodes=cfg.demos.n_episodes, every=cfg.demos.every,
-                           max_transitions=cfg.demos.max_transitions, data_dir=data_dir)
-        expert_return, random_return = reference_returns(cfg, demos, data_dir)
-
-        # ---- reward learner: expert score net fit once (cached), or restored from the checkpoint -
-        if checkpoint is None:
-            reward = build_reward(cfg, train_env)
-            fit = reward.fit_expert(demos, cache_dir=cache_dir, progress_bar=cfg.progress_bar)
-            if verbose and "expert_loss" in fit:
-                print(f"expert score net: loss {fit['expert_loss']:.4f}{' (cached)' if fit['cached'] else ''}; {len(demos)} demo transitions")
-        else:
-            reward = load_reward(checkpoint[0] / "reward.pt", device=cfg.device, env=train_env)
-            if isinstance(reward, GailReward):
-                reward.fit_expert(demos)  # the demos are not part of the saved learner
-
-        # ---- SB3 algorithm: stock classes, learned reward through SB3's own seams ---------------
-        algo_cls = get_algo(cfg.algo.name)
-        off_policy = issubclass(algo_cls, OffPolicyAlgorithm)
-        algo_kwargs = dict(OmegaConf.to_container(cfg.algo.kwargs))
-        if off_policy:
-            env = train_env  # rewards are relabeled at sampling time
-            algo_kwargs.update(replay_buffer_class=RelabelingReplayBuffer, replay_buffer_kwargs={"cached": cfg.reward.relabel == "cached"})
-        else:
-            env = LearnedRewardVecEnv(train_env, reward)
-        if checkpoint is None:
-            try:
-                model = algo_cls(cfg.algo.policy, env, seed=cfg.seed, device=cfg.device, verbose=0, **algo_kwargs)
-            except TypeError as e:
-                raise SbilError(f"algo.kwargs rejected by {algo_cls.__name__}: {e}") from None
-        else:
-            model = algo_cls.load(checkpoint[0] / "model.zip", env=env, device=cfg.device)
-            if off_policy:
-                model.load_replay_buffer(checkpoint[0] / "replay_buffer.pkl")
-        resume_step = int(model.num_timesteps)
-        model.set_logger(make_logger(out_dir, resume_step, stdout=verbose >= 2))
-
-        refitter = RewardRefitCallback(reward, cfg.reward.refit_every, cfg.reward.buffer_size, cfg.reward.samples_per_refit, seed=cfg.seed)
-        evaluator = EvalCallback(eval_env, cfg.eval.freq, cfg.eval.n_episodes, log_dir=out_dir, verbose=verbose)
-        if checkpoint is not None:
-            with open(checkpoint[0] / "state.pkl", "rb") as f:
-                state = pickle.load(f)
-            refitter.load_state_dict(state["refit"])
-            evaluator.load_state_dict(state["eval"])
-            # Continue from the exact env state, not a fresh reset: same numbers as an uninterrupted run.
-            exact = set_vec_env_state(model.get_env(), state["train_env"]) and set_vec_env_state(eval_env, state["eval_env"])
-            if exact:
-                model._last_obs, model._last_episode_starts = state["last_obs"], state["last_episode_starts"]
-                model._last_original_obs = state["last_original_obs"]
-                model.action_space.np_random.bit_generator.state = state["action_space_rng"]
-            if verbose:
-                print(f"resuming {out_dir} from {checkpoint[0].name} ({resume_step} env steps)")
-
-        def restore_rng() -> None:
-            np.random.set_state(state["rng"]["numpy"])
-            th.set_rng_state(state["rng"]["torch"])
-            random.setstate(state["rng"]["python"])
-            if state["sde_noise"] is not None:
-                dist = model.policy.action_dist
-                dist.exploration_mat, dist.exploration_matrices = state["sde_noise"]
-
-        def save() -> None:
-            state = {
-                "refit": refitter.state_dict(),
-                "eval": evaluator.state_dict(),
-                "rng": {"numpy": np.random.get_state(), "torch": th.get_rng_state(), "python": random.getstate()},
-                "train_env": get_vec_env_state(model.get_env()),
-                "eval_env": get_vec_env_state(eval_env),
-                "last_obs": model._last_obs,
-                "last_episode_starts": model._last_episode_starts,
-                "last_original_obs": model._last_original_obs,
-                "action_space_rng": model.action_space.np_random.bit_generator.state,
-                "sde_noise": _sde_noise(model),
-            }
-            writers = {
-                "model.zip": model.save,
-                "reward.pt": reward.save,
-                "state.pkl": lambda p: p.write_bytes(pickle.dumps(state)),
-            }
-            if off_policy:
-                writers["replay_buffer.pkl"] = model.save_replay_buffer
-            save_checkpoint(ckpt_dir, model.num_timesteps, writers, meta={"num_timesteps": int(model.num_timesteps)})
-
-        checkpointer = CheckpointCallback(save, cfg.checkpoint_freq, restore_fn=restore_rng if checkpoint is not None else None)
-
-        # ---- learn ------------------------------------------------------------------------
-        t0 = time.time()
-        remaining = cfg.total_timesteps - model.num_timesteps
-        if remaining > 0:
-            model.learn(remaining, callback=[refitter, evaluator, checkpointer], reset_num_timesteps=False, progress_bar=cfg.progress_bar)
-        elapsed = time.time() - t0
-        if checkpointer.stopped_early:
-            print(f"stopped by {checkpointer.interrupted} at {model.num_timesteps} env steps; checkpoint saved. Continue with: "
-                  f"python scripts/train_smile.py --resume out_dir={out_dir}")
-            return 130 if checkpointer.interrupted == "SIGINT" else 143
-        save()
-
-        # ---- final evaluation and summary ------------------------------------------------
-        last = evaluator.history[-1] if evaluator.history and evaluator.history[-1]["timesteps"] == model.num_timesteps else evaluator.evaluate()
-        reward.save(out_dir / "reward.pt")
-        model.save(out_dir / "policy.zip")
-        denom = expert_return - random_return
-        summary = {
-            "env_id": cfg.env.id,
-            "algo": cfg.algo.name,
-            "reward_learner": cfg.reward.learner,
-            "seed": cfg.seed,
-            "total_timesteps": int(model.num_timesteps),
-            "true_return": last["mean_return"],
-            "true_return_std": last["std_return"],
-            "expert_return": expert_return,
-            "random_return": random_return,
-            "normalized_score": (last["mean_return"] - random_return) / denom if abs(denom) > 1e-8 else float("nan"),
-            "env_steps_per_second": (model.num_timesteps - resume_step) / max(elapsed, 1e-9),
-            "wall_time": last["wall_time"],
-            "out_dir": str(out_dir),
-        }
-        atomic_write_json(out_dir / "summary.json", summary)
-        print(
-            f"\n{cfg.reward.learner} reward on {cfg.env.id} ({cfg.algo.name.upper()}, {summary['total_timesteps']} env steps): "
-            f"true return {summary['true_return']:.1f} ± {summary['true_return_std']:.1f} | expert {expert_return:.1f} | "
-            f"random {random_return:.1f} | normalised score {summary['normalized_score']:.2f} | "
-            f"{summary['env_steps_per_second']:.0f} env steps/s\nsummary: {out_dir / 'summary.json'}"
-        )
-        train_env.close()
-        eval_env.close()
+    summary = train(cfg, resume=args.resume)
+    if summary["interrupted"]:
+        return 130 if summary["interrupted"] == "SIGINT" else 143
     return 0
 
 

@@ -1,3 +1,7 @@
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering where EGL exists; render tests skip cleanly elsewhere
+
 import importlib.util
 import sys
 from pathlib import Path

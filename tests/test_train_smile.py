@@ -134,7 +134,7 @@ def test_cli_prints_one_paragraph_and_exits_2(tmp_path):
 
 @pytest.mark.slow
 def test_policy_trained_on_smiling_reward_beats_random(tmp_path):
-    """The shipped default (8k SAC steps on Pendulum) ends well above a random policy."""
+    """The shipped default (12k SAC steps on Pendulum) ends well above a random policy."""
     out = tmp_path / "learn"
     assert train.main([f"out_dir={out}", "progress_bar=false", "verbose=0", "threads=1"]) == 0
     s = summary(out)

@@ -1,0 +1,108 @@
+"""The benchmark command: a micro profile end to end, resume, failed runs, bad names."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import load_script
+from sbil.benchmark import iqm, load_profile, plan_runs, profile_names, stratified_bootstrap_ci
+from sbil.errors import SbilError
+
+bench = load_script("benchmark")
+
+MICRO = """
+profiles:
+  micro:
+    algos: [smiling, gail, bc]
+    seeds: [0, 1]
+    tasks:
+      pendulum: &tiny
+        algo: ppo
+        algo_kwargs: {n_steps: 128, batch_size: 64, n_epochs: 1}
+        total_timesteps: 256
+        eval_freq: 128
+        n_eval_episodes: 1
+        demo_episodes: 2
+        bc_epochs: 1
+        smiling: {reward.smiling.expert_grad_steps: 20, reward.samples_per_refit: 256}
+"""
+
+
+@pytest.fixture
+def micro(tmp_path):
+    path = tmp_path / "profiles.yaml"
+    path.write_text(MICRO)
+    return str(path)
+
+
+def results(out):
+    return {p.parent.relative_to(out / "runs").as_posix(): json.loads(p.read_text()) for p in (out / "runs").rglob("result.json")}
+
+
+def test_micro_profile_writes_table_and_plots_and_resume_skips_finished_runs(micro, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert bench.main([f"profile={micro}", f"out={out}", "workers=1", "progress_bar=false"]) == 0
+    report = (out / "report.md").read_text()
+    for algo in ("smiling", "gail", "bc"):
+        assert f"| pendulum | {algo} | 2 |" in report
+    assert (out / "curves_pendulum.png").stat().st_size > 1000 and (out / "summary.png").stat().st_size > 1000
+    runs = results(out)
+    assert len(runs) == 6 and all(r["status"] == "ok" for r in runs.values())
+    curve = (out / "runs/pendulum/smiling/seed0/evals.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in curve[1:]] == ["128", "256"]  # fixed eval schedule, in env steps
+    assert runs["pendulum/gail/seed0"]["env_steps"] == runs["pendulum/smiling/seed0"]["env_steps"] == 256
+    assert runs["pendulum/bc/seed0"]["env_steps"] == 0
+
+    stamps = {k: (out / "runs" / k / "result.json").stat().st_mtime_ns for k in runs}
+    capsys.readouterr()
+    assert bench.main([f"profile={micro}", f"out={out}", "workers=1", "progress_bar=false"]) == 0
+    assert "6 of 6 runs already finished: skipped." in capsys.readouterr().out
+    assert stamps == {k: (out / "runs" / k / "result.json").stat().st_mtime_ns for k in runs}
+
+
+def test_a_failing_run_is_recorded_and_the_rest_complete_in_parallel_workers(micro, tmp_path):
+    path = tmp_path / "broken.yaml"
+    # A second task whose env rejects its kwargs: every run on it fails, the pendulum runs do not.
+    text = MICRO.replace("algos: [smiling, gail, bc]", "algos: [smiling, bc]").replace("seeds: [0, 1]", "seeds: [0]")
+    path.write_text(text + "      halfcheetah: {<<: *tiny, env_kwargs: {no_such_kwarg: 1}}\n")
+    out = tmp_path / "out"
+    assert bench.main([f"profile={path}", f"out={out}", "workers=2", "progress_bar=false"]) == 1
+    runs = results(out)
+    assert {k: r["status"] for k, r in runs.items()} == {
+        "pendulum/smiling/seed0": "ok", "pendulum/bc/seed0": "ok",
+        "halfcheetah/smiling/seed0": "failed", "halfcheetah/bc/seed0": "failed",
+    }
+    assert "no_such_kwarg" in runs["halfcheetah/bc/seed0"]["error"]
+    assert "## Failed runs" in (out / "report.md").read_text()
+
+
+def test_bad_names_list_the_valid_ones(micro, tmp_path):
+    assert set(profile_names()) >= {"quick", "standard", "humanoid"}
+    with pytest.raises(SbilError, match="valid: humanoid, quick, standard"):
+        load_profile("quik")
+    with pytest.raises(SbilError, match="valid: smiling, smiling_sa, gail"):
+        bench.main([f"profile={micro}", "algos=smiling,dagger", f"out={tmp_path}"])
+    with pytest.raises(SbilError, match="valid: pendulum"):
+        bench.main([f"profile={micro}", "tasks=hoper", f"out={tmp_path}"])
+    with pytest.raises(SbilError, match="Unknown setting 'worker'"):
+        bench.main(["worker=2"])
+    with pytest.raises(SbilError, match="valid: local, ray"):
+        bench.main([f"profile={micro}", "backend=slurm", f"out={tmp_path}", "progress_bar=false"])
+
+
+def test_quick_profile_plans_shipped_tasks_only():
+    specs = plan_runs(load_profile("quick"), "/tmp/unused")
+    assert {s.recipe.task for s in specs} == {"pendulum", "halfcheetah"}
+    assert len(specs) == 12 and len({(s.recipe.task, s.algo, s.seed) for s in specs}) == 12
+    with pytest.raises(SbilError, match="no shipped expert data"):
+        plan_runs(load_profile("humanoid"), "/tmp/unused")
+
+
+def test_iqm_and_bootstrap():
+    assert iqm(np.arange(8.0)) == pytest.approx(3.5)  # mean of 2..5
+    assert iqm([1.0, 2.0, 3.0, 100.0]) == pytest.approx(2.5)
+    point, lo, hi = stratified_bootstrap_ci({"a": np.array([0.1, 0.2, 0.3, 0.4]), "b": np.array([0.5, 0.6, 0.7, 0.8])})
+    assert lo <= point <= hi and 0.1 <= lo and hi <= 0.8
