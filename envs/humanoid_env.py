@@ -77,6 +77,7 @@ class HumanoidTaskEnv(gym.Env):
         self._torso = m.body(self.robot.torso).id
         self._com_adr = m.sensor("com_vel").adr[0]
         self._ctrl_low, self._ctrl_high = m.actuator_ctrlrange[:, 0].copy(), m.actuator_ctrlrange[:, 1].copy()
+        self._ctrl_mid, self._ctrl_half = (self._ctrl_high + self._ctrl_low) / 2, (self._ctrl_high - self._ctrl_low) / 2
         self._ctrl_limit = np.maximum(np.abs(self._ctrl_low), np.abs(self._ctrl_high))
         self._nominal = self.robot.nominal_qpos(m)
         self._terminate_below = None if self.task.terminate_below is None else self.task.terminate_below * self.robot.scale
@@ -101,7 +102,7 @@ class HumanoidTaskEnv(gym.Env):
         action = np.asarray(action, dtype=np.float64)
         if action.shape != self.action_space.shape:
             raise SbilError(f"{self.spec_id}: action has shape {action.shape}, expected {self.action_space.shape}.")
-        if not np.all(np.isfinite(action)):
+        if not np.isfinite(action).all():
             raise SbilError(f"{self.spec_id}: action contains NaN or inf: {action}.")
         self.data.ctrl[:] = self.action_to_ctrl(action)
         mujoco.mj_step(self.model, self.data, nstep=self.robot.n_substeps)
@@ -136,8 +137,8 @@ class HumanoidTaskEnv(gym.Env):
         return self.spec.id if self.spec is not None else f"{self.robot.name}-{self.task.name}"
 
     def action_to_ctrl(self, action: np.ndarray) -> np.ndarray:
-        a = np.clip(action, -1.0, 1.0)  # documented: out-of-range actions are clipped
-        return self._ctrl_low + (a + 1.0) * 0.5 * (self._ctrl_high - self._ctrl_low)
+        a = np.minimum(np.maximum(action, -1.0), 1.0)  # documented: out-of-range actions are clipped
+        return self._ctrl_mid + a * self._ctrl_half
 
     def ctrl_to_action(self, ctrl: np.ndarray) -> np.ndarray:
         return np.clip(2.0 * (ctrl - self._ctrl_low) / (self._ctrl_high - self._ctrl_low) - 1.0, -1.0, 1.0)
@@ -183,4 +184,4 @@ class HumanoidTaskEnv(gym.Env):
 
     def _obs(self) -> np.ndarray:
         qpos = self.data.qpos[2:] if self.exclude_root_xy else self.data.qpos
-        return np.concatenate([qpos, self.data.qvel]).astype(np.float64)
+        return np.concatenate([qpos, self.data.qvel])

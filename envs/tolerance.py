@@ -18,8 +18,7 @@ ArrayOrFloat = Union[float, np.ndarray]
 
 def _shape_scalar(d: float, sigmoid: str, value_at_margin: float) -> float:
     if sigmoid == "gaussian":
-        k = math.sqrt(-2.0 * math.log(value_at_margin))
-        return math.exp(-0.5 * (d * k) ** 2)
+        return math.exp(0.5 * (d * d) * (2.0 * math.log(value_at_margin)))  # exp(-(d k)^2 / 2), k^2 = -2 ln v
     if sigmoid == "linear":
         u = d * (1.0 - value_at_margin)
         return 1.0 - u if abs(u) < 1.0 else 0.0
@@ -59,7 +58,12 @@ def tolerance(
         raise ValueError(f"Unknown sigmoid {sigmoid!r}; valid: {', '.join(SIGMOIDS)}.")
     if sigmoid == "gaussian" and not 0.0 < value_at_margin < 1.0:
         raise ValueError(f"gaussian tolerance needs 0 < value_at_margin < 1, got {value_at_margin}.")
-    if np.ndim(x) == 0:
+    return _tolerance(x, lo, hi, margin, sigmoid, value_at_margin)
+
+
+def _tolerance(x: ArrayOrFloat, lo: float, hi: float, margin: float = 0.0, sigmoid: str = "gaussian", value_at_margin: float = 0.1) -> ArrayOrFloat:
+    """:func:`tolerance` without argument checks, for the per-step rewards (constants known good)."""
+    if isinstance(x, float) or np.ndim(x) == 0:
         x = float(x)
         if lo <= x <= hi:
             return 1.0
