@@ -1,20 +1,27 @@
 #!/usr/bin/env python
-"""Speed and fidelity of SMILING next to bare SB3, measured side by side in one run.
+"""Speed and fidelity of SMILING next to bare SB3 and imitation's GAIL, measured side by side in one run.
 
-    python scripts/bench_speed.py                 # Hopper-v5; writes results/speed/speed.{json,md}
+    python scripts/bench_speed.py                 # writes results/speed/speed.{json,md}
     python scripts/bench_speed.py --quick         # tiny budgets (seconds), for a smoke test
+    python scripts/bench_speed.py --memory-steps 1000000   # also peak RSS of a 1M-step PPO + SMILING run
 
-Measures env steps/s of bare PPO and PPO + SMILING, bare SAC and SAC + SMILING (relabeling every
-minibatch, and cached); reward-estimator throughput (states/s) of the reference configuration
-(500 evenly spaced t per state, 1024 states) and of our default; and the default's fidelity
-(Spearman rank correlation and relative RMSE) against a high-precision reference reward.
-The demos here are random-policy states: this measures speed and estimator agreement, not imitation.
+Learner speed (Hopper-v5, random-policy demos: this measures cost, not imitation): env steps/s of
+bare PPO, PPO + SMILING and imitation's GAIL around the same PPO; bare SAC and SAC + SMILING
+(relabeling every minibatch, and cached).
+Estimator speed and fidelity (HalfCheetah-v5 with the shipped expert demos, so the states are
+distinct and the expert net is real): states/s of the reference configuration (500 evenly spaced t
+per state, 1024 states) and of our default, and the default's Spearman rank correlation and
+relative RMSE against a precise reward (the mean of 20 reference draws); the precise reward's own
+split-half Spearman is the ceiling any estimator can show.
+Memory: resident set size of a PPO + SMILING run at 100k steps and at the end (``--memory-steps``).
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
+import resource
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -23,11 +30,13 @@ import numpy as np
 import torch as th
 from scipy.stats import spearmanr
 from stable_baselines3 import PPO, SAC
+from stable_baselines3.common.callbacks import BaseCallback
 
+from sbil.baselines import make_adversarial_trainer
 from sbil.buffers import RelabelingReplayBuffer
 from sbil.callbacks import RewardRefitCallback
 from sbil.cli import run_main, set_threads
-from sbil.data import demos_from_episodes
+from sbil.data import demos_from_episodes, load_demos
 from sbil.envs import make_vec_env
 from sbil.experts import rollout_episodes
 from sbil.io import atomic_write, atomic_write_json
@@ -52,12 +61,39 @@ class BiasedPolicy:
         return self.rng.uniform(mid, self.space.high).astype(np.float32), None
 
 
+def rss_mb() -> float:
+    """Current resident set size (MB), from /proc (Linux); peak RSS elsewhere."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class RssProbe(BaseCallback):
+    """Records RSS (MB) at the given env-step marks."""
+
+    def __init__(self, marks: Sequence[int]) -> None:
+        super().__init__()
+        self.marks, self.readings = sorted(marks), {}
+
+    def _on_step(self) -> bool:
+        for mark in self.marks:
+            if mark not in self.readings and self.num_timesteps >= mark:
+                self.readings[mark] = rss_mb()
+        return True
+
+
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", default="Hopper-v5")
+    parser.add_argument("--env", default="Hopper-v5", help="env of the learner-speed runs")
+    parser.add_argument("--estimator-task", default="halfcheetah", help="shipped task whose expert demos the estimator part uses")
     parser.add_argument("--ppo-steps", type=int, default=20_480)
     parser.add_argument("--sac-steps", type=int, default=3_000)
     parser.add_argument("--states", type=int, default=1024)
+    parser.add_argument("--memory-steps", type=int, default=0, help="also run PPO + SMILING this long and report RSS (0: skip)")
     parser.add_argument("--quick", action="store_true", help="tiny budgets for a smoke test")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("results/speed"))
@@ -69,26 +105,33 @@ def main(argv: Sequence[str]) -> int:
     episodes = rollout_episodes(None, args.env, env_kwargs, 2 if args.quick else 5, seed=0)
     demos = demos_from_episodes(episodes, {"env_id": args.env})
 
-    probe = make_vec_env(args.env, 1, seed=0, env_kwargs=env_kwargs)
-    obs_space, act_space = probe.observation_space, probe.action_space
-    probe.close()
-
-    def smiling(**kw: Any) -> SmilingReward:
-        reward = SmilingReward(obs_space, act_space, expert_grad_steps=200 if args.quick else 2000, device="cpu", **kw)
-        reward.fit_expert(demos)
+    def smiling(space_env: Any, expert_demos: Any, **kw: Any) -> SmilingReward:
+        reward = SmilingReward(space_env.observation_space, space_env.action_space, expert_grad_steps=200 if args.quick else 2000, device="cpu", **kw)
+        reward.fit_expert(expert_demos)
         return reward
 
     results: dict[str, Any] = {"env": args.env, "threads": args.threads, "machine": platform.processor() or platform.machine()}
+    ppo_kwargs = {"n_steps": min(2048, args.ppo_steps), "batch_size": 64, "seed": 0, "device": "cpu"}
 
-    # ---- on-policy: PPO -----------------------------------------------------------------------
-    def ppo(with_reward: bool) -> float:
+    # ---- on-policy: PPO, PPO + SMILING, imitation's GAIL around the same PPO ------------------
+    def ppo(with_reward: bool, total: int, probe: Any = None) -> float:
         venv = make_vec_env(args.env, 1, seed=0, env_kwargs=env_kwargs)
-        callback = None
+        callbacks = [probe] if probe is not None else []
         if with_reward:
-            reward = smiling(reward_norm="running")
-            venv, callback = LearnedRewardVecEnv(venv, reward), RewardRefitCallback(reward)
-        model = PPO("MlpPolicy", venv, n_steps=min(2048, args.ppo_steps), batch_size=64, seed=0, device="cpu")
-        return args.ppo_steps / timed(lambda: model.learn(args.ppo_steps, callback=callback))
+            reward = smiling(venv, demos, reward_norm="running")
+            venv = LearnedRewardVecEnv(venv, reward)
+            callbacks.append(RewardRefitCallback(reward))
+        model = PPO("MlpPolicy", venv, **ppo_kwargs)
+        return total / timed(lambda: model.learn(total, callback=callbacks))
+
+    def gail() -> float:
+        from imitation.util import logger as imit_logger
+
+        venv = make_vec_env(args.env, 1, seed=0, env_kwargs=env_kwargs)
+        learner = PPO("MlpPolicy", venv, **ppo_kwargs)
+        with tempfile.TemporaryDirectory() as tmp:
+            trainer = make_adversarial_trainer("gail", demos, venv, learner, custom_logger=imit_logger.configure(tmp, format_strs=[]))
+            return args.ppo_steps / timed(lambda: trainer.train(args.ppo_steps))
 
     # ---- off-policy: SAC ----------------------------------------------------------------------
     def sac(mode: str) -> float:
@@ -96,43 +139,53 @@ def main(argv: Sequence[str]) -> int:
         kwargs: dict[str, Any] = {}
         callback = None
         if mode != "bare":
-            reward = smiling(reward_norm="batch")
+            reward = smiling(venv, demos, reward_norm="batch")
             kwargs = {"replay_buffer_class": RelabelingReplayBuffer, "replay_buffer_kwargs": {"cached": mode == "cached"}}
             callback = RewardRefitCallback(reward, refit_every=1000)
         model = SAC("MlpPolicy", venv, learning_starts=min(500, args.sac_steps // 2), seed=0, device="cpu", **kwargs)
         return args.sac_steps / timed(lambda: model.learn(args.sac_steps, callback=callback))
 
     steps = {
-        "ppo_bare": ppo(False), "ppo_smiling": ppo(True),
+        "ppo_bare": ppo(False, args.ppo_steps), "ppo_smiling": ppo(True, args.ppo_steps), "ppo_gail": gail(),
         "sac_bare": sac("bare"), "sac_smiling_relabel": sac("relabel"), "sac_smiling_cached": sac("cached"),
     }
     results["env_steps_per_second"] = steps
     results["wall_time_ratio"] = {
         "ppo_smiling_over_bare": steps["ppo_bare"] / steps["ppo_smiling"],
+        "ppo_gail_over_bare": steps["ppo_bare"] / steps["ppo_gail"],
         "sac_relabel_over_bare": steps["sac_bare"] / steps["sac_smiling_relabel"],
         "sac_cached_over_bare": steps["sac_bare"] / steps["sac_smiling_cached"],
     }
 
-    # ---- estimator throughput and fidelity ----------------------------------------------------
-    reward = smiling(reward_norm="none")
-    # The learner's states come from another distribution (a policy biased to positive actions),
-    # and its net is fit properly, so that rewards really differ between states.
-    learner = [rollout_episodes(BiasedPolicy(reward.action_space, seed), args.env, env_kwargs, 1, seed=99 + seed)[0]["next_obs"] for seed in range(2 if args.quick else 5)]
+    # ---- estimator throughput and fidelity, on a real expert's states ---------------------------
+    from sbil.data import read_manifest
+
+    entry = read_manifest()["tasks"][args.estimator_task]
+    est_env = make_vec_env(entry["env_id"], 1, seed=0, env_kwargs=entry["env_kwargs"])
+    expert = load_demos(args.estimator_task, env=est_env, n_episodes=2 if args.quick else 5)
+    reward = smiling(est_env, expert, reward_norm="none")
+    # Learner states from another distribution (a policy biased to positive actions), with the
+    # learner net fit properly, so that rewards really differ between states.
+    learner = [rollout_episodes(BiasedPolicy(reward.action_space, seed), entry["env_id"], entry["env_kwargs"], 1, seed=99 + seed)[0]["next_obs"]
+               for seed in range(2 if args.quick else 5)]
     learner_states = np.concatenate(learner)
     zeros_a = np.zeros((len(learner_states), *reward.action_space.shape), np.float32)
     for _ in range(5 if args.quick else 50):
         reward.update(learner_states, zeros_a, learner_states, np.zeros(len(learner_states), bool))
-    pool = np.concatenate([demos.next_obs, learner_states])
+    pool = np.concatenate([expert.next_obs, learner_states])
     states = pool[np.random.default_rng(0).choice(len(pool), args.states, replace=len(pool) < args.states)]
     x = reward._inputs(states, None, states)
     gen = th.Generator().manual_seed(0)
     ref_k = 500
-    t_ref = timed(lambda: reward.reward_for_inputs(x, "reference", ref_k, generator=gen))
-    t_default = min(timed(lambda: reward.reward_for_inputs(x, reward.cfg.estimator, reward.cfg.n_t_samples, generator=gen)) for _ in range(3))
-    truth = th.stack([reward.reward_for_inputs(x, "reference", ref_k, generator=gen) for _ in range(4 if args.quick else 20)]).mean(0).numpy()
+    t_ref = min(timed(lambda: reward.reward_for_inputs(x, "reference", ref_k, generator=gen)) for _ in range(2))
+    t_default = min(timed(lambda: reward.reward_for_inputs(x, reward.cfg.estimator, reward.cfg.n_t_samples, generator=gen)) for _ in range(5))
+    draws = th.stack([reward.reward_for_inputs(x, "reference", ref_k, generator=gen) for _ in range(4 if args.quick else 20)]).numpy()
+    truth = draws.mean(0)
+    half = len(draws) // 2
     ours = reward.reward_for_inputs(x, reward.cfg.estimator, reward.cfg.n_t_samples, generator=gen).numpy()
     one_ref = reward.reward_for_inputs(x, "reference", ref_k, generator=gen).numpy()
     results["estimator"] = {
+        "task": args.estimator_task,
         "default": f"{reward.cfg.estimator}, {reward.cfg.n_t_samples} t-samples",
         "reference": f"{ref_k} evenly spaced t, one noise draw each",
         "reference_states_per_second": len(x) / t_ref,
@@ -140,31 +193,47 @@ def main(argv: Sequence[str]) -> int:
         "speedup": t_ref / t_default,
         "spearman_default_vs_precise": float(spearmanr(ours, truth)[0]),
         "spearman_reference_vs_precise": float(spearmanr(one_ref, truth)[0]),
+        "spearman_precise_split_half": float(spearmanr(draws[:half].mean(0), draws[half:].mean(0))[0]),
         "rel_rmse_default_vs_precise": float(np.sqrt(np.mean((ours - truth) ** 2)) / (np.std(truth) + 1e-12)),
     }
 
+    # ---- memory over a long run -----------------------------------------------------------------
+    if args.memory_steps:
+        probe = RssProbe([min(100_000, args.memory_steps), args.memory_steps])
+        start = rss_mb()
+        ppo(True, args.memory_steps, probe)
+        results["memory"] = {"steps": args.memory_steps, "rss_mb_at_start": start, "rss_mb": {str(k): v for k, v in probe.readings.items()}}
+
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(args.out / "speed.json", results)
-    est = results["estimator"]
+    est, ratio = results["estimator"], results["wall_time_ratio"]
     lines = [
         f"# Speed on {args.env} ({args.threads} thread(s), measured side by side in one run)",
         "",
         "| run | env steps/s | wall time vs bare |",
         "|---|---|---|",
         f"| PPO | {steps['ppo_bare']:.0f} | 1.00 |",
-        f"| PPO + SMILING | {steps['ppo_smiling']:.0f} | {results['wall_time_ratio']['ppo_smiling_over_bare']:.2f} |",
+        f"| PPO + SMILING | {steps['ppo_smiling']:.0f} | {ratio['ppo_smiling_over_bare']:.2f} |",
+        f"| imitation GAIL (same PPO) | {steps['ppo_gail']:.0f} | {ratio['ppo_gail_over_bare']:.2f} |",
         f"| SAC | {steps['sac_bare']:.0f} | 1.00 |",
-        f"| SAC + SMILING (relabel every minibatch) | {steps['sac_smiling_relabel']:.0f} | {results['wall_time_ratio']['sac_relabel_over_bare']:.2f} |",
-        f"| SAC + SMILING (cached) | {steps['sac_smiling_cached']:.0f} | {results['wall_time_ratio']['sac_cached_over_bare']:.2f} |",
+        f"| SAC + SMILING (relabel every minibatch) | {steps['sac_smiling_relabel']:.0f} | {ratio['sac_relabel_over_bare']:.2f} |",
+        f"| SAC + SMILING (cached) | {steps['sac_smiling_cached']:.0f} | {ratio['sac_cached_over_bare']:.2f} |",
+        "",
+        f"Reward estimator on {est['task']} expert and learner states ({len(x)} states):",
         "",
         "| reward estimator | states/s | Spearman vs precise | rel. RMSE |",
         "|---|---|---|---|",
         f"| reference ({est['reference']}) | {est['reference_states_per_second']:.0f} | {est['spearman_reference_vs_precise']:.3f} | |",
         f"| default ({est['default']}) | {est['default_states_per_second']:.0f} | {est['spearman_default_vs_precise']:.3f} | {est['rel_rmse_default_vs_precise']:.3f} |",
         "",
-        f"Default estimator speed-up over the reference: {est['speedup']:.0f}x.",
-        "Command: python scripts/bench_speed.py " + " ".join(argv),
+        f"Default estimator speed-up over the reference: {est['speedup']:.0f}x. "
+        f"Ceiling (split-half Spearman of the precise reward itself): {est['spearman_precise_split_half']:.3f}.",
     ]
+    if "memory" in results:
+        mem = results["memory"]
+        lines += ["", f"PPO + SMILING memory (RSS): {mem['rss_mb_at_start']:.0f} MB before the run, "
+                  + ", ".join(f"{float(v):.0f} MB at {int(k):,} steps" for k, v in mem["rss_mb"].items()) + "."]
+    lines.append("Command: python scripts/bench_speed.py " + " ".join(argv))
     atomic_write(args.out / "speed.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -173,3 +173,21 @@ def test_gail_reward_is_a_peer(box2, tmp_path):
     np.testing.assert_allclose(rewards_of(loaded, b), rewards_of(gail, b), rtol=1e-6)
     with pytest.raises(SbilError, match="no expert demos"):
         loaded.update(b.obs, b.acts, b.next_obs, b.dones)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "linear"])
+def test_shared_draw_fast_path_equals_the_plain_forward(kind):
+    """The qmc estimator's fused first layer gives the same rewards as noising every input explicitly."""
+    from sbil.rewards.diffusion import NoiseSchedule, sample_qmc, smiling_reward, smiling_reward_shared
+    from sbil.rewards.nets import ScoreNet
+
+    torch.manual_seed(0)
+    expert, learner = ScoreNet(7, hidden_size=32, kind=kind), ScoreNet(7, hidden_size=32, kind=kind)
+    schedule = NoiseSchedule(num_train_timesteps=100)
+    x = torch.randn(50, 7)
+    t, eps = sample_qmc(16, 7, 100, seed=3, device=torch.device("cpu"))
+    with torch.inference_mode():
+        for form in ("loss", "score"):
+            plain = smiling_reward(expert, learner, x, schedule, t.expand(50, 16), eps.expand(50, 16, 7), form)
+            fused = smiling_reward_shared(expert, learner, x, schedule, t, eps, form)
+            torch.testing.assert_close(fused, plain, rtol=1e-4, atol=1e-5)

@@ -44,3 +44,22 @@ class ScoreNet(nn.Module):
         """:param x_t: ``(n, dim)`` noised inputs. :param t: ``(n,)`` integer steps. :return: ``(n, dim)``."""
         temb = self.time_mlp(sinusoidal_embedding(t, self.time_embed_dim))
         return self.head(th.cat([x_t, temb], dim=-1))
+
+    def forward_shared_draws(self, x0: th.Tensor, a: th.Tensor, s: th.Tensor, eps: th.Tensor, t: th.Tensor) -> th.Tensor:
+        """The same as ``forward(a_k x0_i + s_k eps_k, t_k)`` for every input ``i`` and draw ``k``, when
+        the ``k`` draws are shared by all inputs, at a fraction of the cost: ``(n, k, dim)``.
+
+        The first layer is linear in ``x_t``, so its pre-activation splits into
+        ``a_k (W_x x0_i) + [s_k (W_x eps_k) + W_t temb(t_k) + b]``: one ``(n, H)`` and one ``(k, H)``
+        product instead of an ``(n k, dim + E)`` one, and the time MLP runs ``k`` times, not ``n k``.
+
+        :param x0: ``(n, dim)``. :param a, s: ``(k,)`` noise-schedule coefficients. :param eps: ``(k, dim)``. :param t: ``(k,)``.
+        """
+        first = self.head[0] if isinstance(self.head, nn.Sequential) else self.head
+        w_x, w_t = first.weight[:, : x0.shape[1]], first.weight[:, x0.shape[1] :]
+        temb = self.time_mlp(sinusoidal_embedding(t, self.time_embed_dim))
+        per_draw = s[:, None] * (eps @ w_x.T) + temb @ w_t.T + first.bias  # (k, H)
+        pre = th.addcmul(per_draw[None], a[None, :, None], (x0 @ w_x.T)[:, None, :])  # (n, k, H)
+        if first is self.head:
+            return pre
+        return self.head[2](self.head[1](pre))

@@ -26,6 +26,7 @@ from sbil.io import atomic_path
 from sbil.rewards.base import RewardLearner
 from sbil.rewards.diffusion import (
     ESTIMATORS, REWARD_FORMS, NoiseSchedule, denoising_loss, sample_noise, sample_qmc, sample_timesteps, smiling_reward,
+    smiling_reward_shared,
 )
 from sbil.rewards.nets import ScoreNet
 
@@ -70,7 +71,7 @@ class SmilingConfig:
     expert_grad_steps: int = 20_000
     learner_epochs: int = 1
     normalize_inputs: bool = True
-    eval_chunk: int = 65_536
+    eval_chunk: int = 8192
     seed: int = 0
 
     def validate(self) -> None:
@@ -276,15 +277,16 @@ class SmilingReward(RewardLearner):
         if estimator == "qmc":  # one set of draws for the whole call, chunks included
             seed = int(th.randint(0, 2**31 - 1, (1,), generator=gen, device=self.device))
             shared_t, shared_eps = sample_qmc(k, self.input_dim, self.schedule.num_timesteps, seed, self.device)
+        form = form or self.cfg.reward_form
         out = []
         for start in range(0, len(x), chunk):
             xc = x[start : start + chunk]
             if estimator == "qmc":
-                t, eps = shared_t.expand(len(xc), k), shared_eps.expand(len(xc), k, self.input_dim)
-            else:
-                t = sample_timesteps(estimator, len(xc), k, self.schedule.num_timesteps, gen, self.device)
-                eps = sample_noise(len(xc), k, self.input_dim, self.cfg.antithetic and estimator == "stratified", gen, self.device)
-            out.append(smiling_reward(self.expert_net, self.learner_net, xc, self.schedule, t, eps, form or self.cfg.reward_form))
+                out.append(smiling_reward_shared(self.expert_net, self.learner_net, xc, self.schedule, shared_t, shared_eps, form))
+                continue
+            t = sample_timesteps(estimator, len(xc), k, self.schedule.num_timesteps, gen, self.device)
+            eps = sample_noise(len(xc), k, self.input_dim, self.cfg.antithetic and estimator == "stratified", gen, self.device)
+            out.append(smiling_reward(self.expert_net, self.learner_net, xc, self.schedule, t, eps, form))
         return th.cat(out) if out else th.zeros(0, device=self.device)
 
     # ---- learner refit ------------------------------------------------------------------------
