@@ -46,6 +46,25 @@ class RelabelingReplayBuffer(ReplayBuffer):
         self.cache_version = np.full((self.buffer_size, self.n_envs), -1, dtype=np.int64)
         #: number of transitions scored (cache misses included, hits excluded)
         self.n_scored = 0
+        #: per slot, the number of ``add`` calls before it was written: names the env step of a bad reward
+        self.stored_at = np.zeros(self.buffer_size, dtype=np.int64)
+        self._n_adds = 0
+
+    def add(self, *args: Any, **kwargs: Any) -> None:
+        self.stored_at[self.pos] = self._n_adds
+        self._n_adds += 1
+        super().add(*args, **kwargs)
+
+    def _check_finite(self, raw: np.ndarray, inds: np.ndarray, env_inds: np.ndarray) -> None:
+        bad = ~np.isfinite(raw)
+        if bad.any():
+            steps = sorted(set((self.stored_at[inds[bad]] * self.n_envs + env_inds[bad] + 1).tolist()))
+            shown = ", ".join(map(str, steps[:5])) + (", ..." if len(steps) > 5 else "")
+            raise SbilError(
+                f"The learned reward (relabeled replay minibatch) is NaN/inf for {int(bad.sum())} transitions, stored at env "
+                f"step(s) {shown}. The reward learner has diverged: lower reward.smiling.lr or check the demos; "
+                "the last checkpoint before this is intact (continue with --resume)."
+            )
 
     def __getstate__(self) -> dict[str, Any]:
         # The reward learner is saved on its own; pickling it into the buffer would freeze a copy.
@@ -86,17 +105,25 @@ class RelabelingReplayBuffer(ReplayBuffer):
 
     def _relabel(self, inds, env_inds, obs, acts, next_obs, dones) -> np.ndarray:
         env_acts = self._env_actions(acts)
+        learner = self.reward_fn
         if not self.cached:
             self.n_scored += len(inds)
-            return np.asarray(self.reward_fn(obs, env_acts, next_obs, dones), dtype=np.float32)
-        learner = self.reward_fn
+            if not isinstance(learner, RewardLearner):
+                rewards = np.asarray(learner(obs, env_acts, next_obs, dones), dtype=np.float32)
+                self._check_finite(rewards, inds, env_inds)
+                return rewards
+            raw = learner.raw_reward(*learner.check_batch(obs, env_acts, next_obs, dones))
+            self._check_finite(raw, inds, env_inds)
+            return learner.normalize(raw)
         if not isinstance(learner, RewardLearner):
             raise SbilError("cached=True needs a RewardLearner (it keys the cache on its version); use cached=False for plain callables.")
         stale = self.cache_version[inds, env_inds] != learner.version
         if stale.any():
             s_inds, s_env = inds[stale], env_inds[stale]
             batch = learner.check_batch(obs[stale], env_acts[stale], next_obs[stale], dones[stale])
-            self.reward_cache[s_inds, s_env] = learner.raw_reward(*batch)
+            raw = learner.raw_reward(*batch)
+            self._check_finite(np.asarray(raw), s_inds, s_env)
+            self.reward_cache[s_inds, s_env] = raw
             self.cache_version[s_inds, s_env] = learner.version
             self.n_scored += int(stale.sum())
         return learner.normalize(self.reward_cache[inds, env_inds])

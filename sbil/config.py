@@ -27,6 +27,7 @@ class EnvConfig:
     id: str = "Pendulum-v1"  #: gymnasium id
     kwargs: dict[str, Any] = field(default_factory=dict)  #: gymnasium.make kwargs (the imitation task)
     n_envs: int = 1  #: parallel training envs
+    subprocess: bool = False  #: run the training envs in subprocesses (SubprocVecEnv)
 
 
 @dataclass

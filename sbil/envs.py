@@ -64,12 +64,19 @@ def make_vec_env(
     """
     if n_envs < 1:
         raise SbilError(f"n_envs must be >= 1, got {n_envs}.")
+    from sbil.envstate import SnapshotWrapper
+
     make_env(env_id, env_kwargs).close()  # validate id and kwargs once, with a readable error
+
+    def wrap(env: gym.Env) -> gym.Env:
+        # Outermost: lets checkpoints snapshot envs that live in subprocesses.
+        return SnapshotWrapper(wrapper_class(env) if wrapper_class is not None else env)
+
     return sb3_make_vec_env(
         env_id,
         n_envs=n_envs,
         seed=seed,
         env_kwargs=dict(env_kwargs or {}),
         vec_env_cls=SubprocVecEnv if subprocess else DummyVecEnv,
-        wrapper_class=wrapper_class,
+        wrapper_class=wrap,
     )

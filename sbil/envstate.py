@@ -4,7 +4,8 @@ A checkpoint that restores only the policy and buffers continues from a freshly 
 module also restores where every env copy was: MuJoCo's full integration state (``mj_getState``),
 each wrapper's bookkeeping (``TimeLimit`` step count, ``Monitor`` episode sums, ...), classic-control
 state arrays, and every RNG. With it, a run killed and resumed ends with the same numbers as an
-uninterrupted one. Only plain data is captured; envs in subprocesses are not supported (``None``).
+uninterrupted one. Only plain data is captured. Envs in subprocesses (``SubprocVecEnv``) are
+reached through :class:`SnapshotWrapper`, which :func:`sbil.envs.make_vec_env` puts on every copy.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, Optional
 
 import gymnasium as gym
 import numpy as np
-from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecEnvWrapper
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecEnvWrapper
 
 _SKIP = {"env", "venv", "np_random", "_np_random", "reward_fn", "observation_space", "action_space"}
 
@@ -85,15 +86,38 @@ def _set_env_state(env: gym.Env, state: dict[str, Any]) -> None:
         mujoco.mj_setState(model, data, state["mujoco"], mujoco.mjtState.mjSTATE_INTEGRATION)
 
 
+class SnapshotWrapper(gym.Wrapper):
+    """Exposes the snapshot of the env it wraps as methods, so that ``SubprocVecEnv.env_method``
+    can take and restore it inside the worker process."""
+
+    def sbil_get_state(self) -> dict[str, Any]:
+        return _env_state(self.env)
+
+    def sbil_set_state(self, state: dict[str, Any]) -> None:
+        _set_env_state(self.env, state)
+
+
+def _has_snapshot(venv: SubprocVecEnv) -> bool:
+    try:
+        return all(venv.env_method("has_wrapper_attr", "sbil_get_state"))
+    except Exception:  # an older worker protocol, or a dead worker: no exact resume
+        return False
+
+
 def get_vec_env_state(venv: VecEnv) -> Optional[dict[str, Any]]:
-    """Snapshot of a (wrapped) ``DummyVecEnv`` and its envs; ``None`` for unsupported VecEnvs."""
+    """Snapshot of a (wrapped) ``DummyVecEnv`` or ``SubprocVecEnv`` and its envs; ``None`` for
+    VecEnvs it cannot reach (a ``SubprocVecEnv`` built without :class:`SnapshotWrapper`)."""
     wrappers, inner = [], venv
     while isinstance(inner, VecEnvWrapper):
         wrappers.append(_plain_attrs(inner))
         inner = inner.venv
-    if not isinstance(inner, DummyVecEnv):
+    if isinstance(inner, DummyVecEnv):
+        envs = [_env_state(e) for e in inner.envs]
+    elif isinstance(inner, SubprocVecEnv) and _has_snapshot(inner):
+        envs = inner.env_method("sbil_get_state")
+    else:
         return None
-    return {"wrappers": wrappers, "dummy": _plain_attrs(inner), "envs": [_env_state(e) for e in inner.envs]}
+    return {"wrappers": wrappers, "vec": _plain_attrs(inner), "envs": envs}
 
 
 def set_vec_env_state(venv: VecEnv, state: Optional[dict[str, Any]]) -> bool:
@@ -104,7 +128,68 @@ def set_vec_env_state(venv: VecEnv, state: Optional[dict[str, Any]]) -> bool:
     while isinstance(inner, VecEnvWrapper):
         _restore_attrs(inner, state["wrappers"][i])
         inner, i = inner.venv, i + 1
-    _restore_attrs(inner, state["dummy"])
-    for env, env_state in zip(inner.envs, state["envs"]):
-        _set_env_state(env, env_state)
+    _restore_attrs(inner, state["vec"])
+    if isinstance(inner, SubprocVecEnv):
+        for i, env_state in enumerate(state["envs"]):
+            inner.env_method("sbil_set_state", env_state, indices=[i])
+    else:
+        for env, env_state in zip(inner.envs, state["envs"]):
+            _set_env_state(env, env_state)
     return True
+
+
+# ---- a whole SB3 run: envs, the algorithm's last observation, every RNG -----------------------
+
+
+def _sde_noise(model: Any) -> Any:
+    dist = getattr(model.policy, "action_dist", None)
+    if getattr(dist, "exploration_mat", None) is None:
+        return None
+    return dist.exploration_mat.clone(), dist.exploration_matrices.clone()
+
+
+def get_run_state(model: Any, eval_env: Optional[VecEnv] = None) -> dict[str, Any]:
+    """What a checkpoint needs besides the model and buffers to continue exactly: both envs' live
+    state, the algorithm's last observation, and every RNG (numpy, torch, python, action space, gSDE)."""
+    import random
+
+    import torch as th
+
+    return {
+        "rng": {"numpy": np.random.get_state(), "torch": th.get_rng_state(), "python": random.getstate()},
+        "train_env": get_vec_env_state(model.get_env()),
+        "eval_env": get_vec_env_state(eval_env) if eval_env is not None else None,
+        "last_obs": model._last_obs,
+        "last_episode_starts": model._last_episode_starts,
+        "last_original_obs": model._last_original_obs,
+        "action_space_rng": model.action_space.np_random.bit_generator.state,
+        "sde_noise": _sde_noise(model),
+    }
+
+
+def set_run_envs(model: Any, eval_env: Optional[VecEnv], state: dict[str, Any]) -> bool:
+    """Restore the envs and the last observation (before ``learn``); False if they could not be
+    restored exactly (the run then continues from freshly reset envs)."""
+    exact = set_vec_env_state(model.get_env(), state["train_env"])
+    if eval_env is not None:
+        exact = exact and set_vec_env_state(eval_env, state["eval_env"])
+    if exact:
+        model._last_obs, model._last_episode_starts = state["last_obs"], state["last_episode_starts"]
+        model._last_original_obs = state["last_original_obs"]
+        model.action_space.np_random.bit_generator.state = state["action_space_rng"]
+    return exact
+
+
+def set_run_rngs(model: Any, state: dict[str, Any]) -> None:
+    """Restore every RNG; call it at the first rollout start (``CheckpointCallback(restore_fn=...)``),
+    the point where the state was saved, after SB3's own pre-rollout draws."""
+    import random
+
+    import torch as th
+
+    np.random.set_state(state["rng"]["numpy"])
+    th.set_rng_state(state["rng"]["torch"])
+    random.setstate(state["rng"]["python"])
+    if state["sde_noise"] is not None:
+        dist = model.policy.action_dist
+        dist.exploration_mat, dist.exploration_matrices = state["sde_noise"]

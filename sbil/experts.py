@@ -8,6 +8,7 @@ An expert run lives in one output folder: ``checkpoints/`` (model + replay buffe
 from __future__ import annotations
 
 import dataclasses
+import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from sbil.callbacks import CheckpointCallback, EvalCallback
 from sbil.checkpoint import latest_checkpoint, require_checkpoint, save_checkpoint
 from sbil.envs import make_vec_env
+from sbil.envstate import get_run_state, set_run_envs, set_run_rngs
 from sbil.errors import SbilError
 from sbil.io import RunLock, atomic_write_json
 
@@ -113,18 +115,24 @@ def train_expert(
             if isinstance(model, OffPolicyAlgorithm):
                 model.load_replay_buffer(path / "replay_buffer.pkl")
             evaluator.load_state_dict(manifest["meta"]["eval"])
+            run_state = None
+            if (path / "state.pkl").is_file():  # checkpoints from before exact resume lack it
+                run_state = pickle.loads((path / "state.pkl").read_bytes())
+                set_run_envs(model, eval_env, run_state)
             print(f"Resuming {cfg.task} expert from {path.name} ({model.num_timesteps} env steps).")
         else:
             model = algo_cls("MlpPolicy", env, seed=seed, device=device, tensorboard_log=str(out_dir / "tb"), verbose=0, **cfg.hyperparams)
             atomic_write_json(out_dir / "config.json", {"seed": seed, "n_timesteps": total, **dataclasses.asdict(cfg)})
 
         def save() -> None:
-            writers = {"model.zip": model.save}
+            run_state = pickle.dumps(get_run_state(model, eval_env))
+            writers = {"model.zip": model.save, "state.pkl": lambda p: p.write_bytes(run_state)}
             if isinstance(model, OffPolicyAlgorithm):
                 writers["replay_buffer.pkl"] = model.save_replay_buffer
             save_checkpoint(ckpt_dir, model.num_timesteps, writers, meta={"eval": evaluator.state_dict()})
 
-        checkpointer = CheckpointCallback(save, cfg.checkpoint_freq)
+        restore = (lambda: set_run_rngs(model, run_state)) if resume and run_state is not None else None
+        checkpointer = CheckpointCallback(save, cfg.checkpoint_freq, restore_fn=restore)
         t0, start = time.time(), model.num_timesteps
         if total > model.num_timesteps:
             model.learn(

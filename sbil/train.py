@@ -9,13 +9,11 @@ learn with refit / eval / checkpoint callbacks -> final evaluation and ``summary
 from __future__ import annotations
 
 import pickle
-import random
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch as th
 from omegaconf import DictConfig, OmegaConf
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
@@ -25,7 +23,7 @@ from sbil.checkpoint import latest_checkpoint, require_checkpoint, save_checkpoi
 from sbil.cli import set_threads
 from sbil.data import load_demos, read_manifest
 from sbil.envs import make_vec_env
-from sbil.envstate import get_vec_env_state, set_vec_env_state
+from sbil.envstate import get_run_state, set_run_envs, set_run_rngs
 from sbil.errors import SbilError
 from sbil.experts import get_algo, rollout_episodes
 from sbil.io import RunLock, atomic_write, atomic_write_json
@@ -65,13 +63,6 @@ def reference_returns(cfg: DictConfig, demos: Any, data_dir: Path) -> tuple[floa
     return float(demos.episode_returns().mean()), float(np.mean([e["rewards"].sum() for e in random_eps]))
 
 
-def _sde_noise(model: Any) -> Any:
-    dist = getattr(model.policy, "action_dist", None)
-    if getattr(dist, "exploration_mat", None) is None:
-        return None
-    return dist.exploration_mat.clone(), dist.exploration_matrices.clone()
-
-
 def train(cfg: DictConfig, resume: bool = False) -> dict[str, Any]:
     """Run (or, with ``resume``, continue) the training run described by ``cfg``.
 
@@ -93,7 +84,7 @@ def train(cfg: DictConfig, resume: bool = False) -> dict[str, Any]:
         atomic_write(out_dir / "config.yaml", OmegaConf.to_yaml(cfg))
 
         # ---- envs and demos ------------------------------------------------------------------
-        train_env = make_vec_env(cfg.env.id, cfg.env.n_envs, seed=cfg.seed, env_kwargs=cfg.env.kwargs)
+        train_env = make_vec_env(cfg.env.id, cfg.env.n_envs, seed=cfg.seed, env_kwargs=cfg.env.kwargs, subprocess=cfg.env.subprocess)
         eval_env = make_vec_env(cfg.env.id, 1, seed=cfg.seed + 10_000, env_kwargs=cfg.env.kwargs)
         is_path = cfg.demos.source.endswith(".npz") or Path(cfg.demos.source).exists()
         cache_dir = Path(cfg.reward.cache_dir) if cfg.reward.cache_dir else default_cache_dir()
@@ -142,35 +133,12 @@ def train(cfg: DictConfig, resume: bool = False) -> dict[str, Any]:
             refitter.load_state_dict(state["refit"])
             evaluator.load_state_dict(state["eval"])
             # Continue from the exact env state, not a fresh reset: same numbers as an uninterrupted run.
-            exact = set_vec_env_state(model.get_env(), state["train_env"]) and set_vec_env_state(eval_env, state["eval_env"])
-            if exact:
-                model._last_obs, model._last_episode_starts = state["last_obs"], state["last_episode_starts"]
-                model._last_original_obs = state["last_original_obs"]
-                model.action_space.np_random.bit_generator.state = state["action_space_rng"]
+            set_run_envs(model, eval_env, state["run"])
             if verbose:
                 print(f"resuming {out_dir} from {checkpoint[0].name} ({resume_step} env steps)")
 
-        def restore_rng() -> None:
-            np.random.set_state(state["rng"]["numpy"])
-            th.set_rng_state(state["rng"]["torch"])
-            random.setstate(state["rng"]["python"])
-            if state["sde_noise"] is not None:
-                dist = model.policy.action_dist
-                dist.exploration_mat, dist.exploration_matrices = state["sde_noise"]
-
         def save() -> None:
-            state = {
-                "refit": refitter.state_dict(),
-                "eval": evaluator.state_dict(),
-                "rng": {"numpy": np.random.get_state(), "torch": th.get_rng_state(), "python": random.getstate()},
-                "train_env": get_vec_env_state(model.get_env()),
-                "eval_env": get_vec_env_state(eval_env),
-                "last_obs": model._last_obs,
-                "last_episode_starts": model._last_episode_starts,
-                "last_original_obs": model._last_original_obs,
-                "action_space_rng": model.action_space.np_random.bit_generator.state,
-                "sde_noise": _sde_noise(model),
-            }
+            state = {"refit": refitter.state_dict(), "eval": evaluator.state_dict(), "run": get_run_state(model, eval_env)}
             writers = {
                 "model.zip": model.save,
                 "reward.pt": reward.save,
@@ -180,7 +148,7 @@ def train(cfg: DictConfig, resume: bool = False) -> dict[str, Any]:
                 writers["replay_buffer.pkl"] = model.save_replay_buffer
             save_checkpoint(ckpt_dir, model.num_timesteps, writers, meta={"num_timesteps": int(model.num_timesteps)})
 
-        checkpointer = CheckpointCallback(save, cfg.checkpoint_freq, restore_fn=restore_rng if checkpoint is not None else None)
+        checkpointer = CheckpointCallback(save, cfg.checkpoint_freq, restore_fn=(lambda: set_run_rngs(model, state["run"])) if checkpoint is not None else None)
 
         # ---- learn ------------------------------------------------------------------------
         t0 = time.time()

@@ -63,3 +63,19 @@ def test_train_expert_resumes_and_ships(tmp_path):
     assert collect.main(["pendulum", "--run", str(run), "--episodes", "2", "--random-episodes", "2", "--out", str(data)]) == 0
     entry = verify_task_files("pendulum", data)
     assert entry["episodes"] == 2 and entry["steps"] == 400
+
+
+def test_train_expert_resume_is_exact(tmp_path):
+    """Stopped at 600 steps and resumed to 800 ends with the same policy as one 800-step run."""
+    import torch
+    from stable_baselines3.common.save_util import load_from_zip_file
+
+    train_expert = load_script("train_expert")
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    common = ["pendulum", "--no-progress", "--threads", "1"]
+    assert train_expert.main([*common, "--out", str(whole), "--steps", "800"]) == 0
+    assert train_expert.main([*common, "--out", str(cut), "--steps", "600"]) == 0
+    assert train_expert.main([*common, "--out", str(cut), "--steps", "800", "--resume"]) == 0
+    params = [load_from_zip_file(run / "checkpoints" / f"step_{800:012d}" / "model.zip")[1]["policy"] for run in (whole, cut)]
+    for key in params[0]:
+        assert torch.equal(params[0][key], params[1][key]), key

@@ -186,3 +186,26 @@ def test_wrapper_stops_on_non_finite_learned_reward():
     env.reset()
     with pytest.raises(SbilError, match="non-finite values"):
         env.step(np.zeros((2, 1)))
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_relabeling_stops_on_non_finite_reward_naming_the_env_step(cached):
+    venv = pendulum_vec(2)
+
+    class NaNAfterStep(ObsSum):
+        def raw_reward(self, obs, acts, next_obs, dones):
+            r = next_obs.sum(axis=1)
+            r[next_obs[:, 0] > 1e3] = np.nan  # the marked transition only
+            return r
+
+    reward = NaNAfterStep(venv.observation_space, venv.action_space)
+    buf = RelabelingReplayBuffer(100, venv.observation_space, venv.action_space, n_envs=2, reward_fn=reward, cached=cached)
+    obs = np.zeros((2, 3), np.float32)
+    for step in range(5):
+        nxt = obs.copy()
+        if step == 3:
+            nxt[1, 0] = 1e4  # vec step 4, env 1 -> env step 3 * 2 + 1 + 1 = 8
+        buf.add(obs, nxt, np.zeros((2, 1)), np.zeros(2), np.zeros(2), [{}, {}])
+    with pytest.raises(SbilError, match=r"stored at env step\(s\) 8\. The reward learner has diverged"):
+        for _ in range(50):  # until a minibatch holds the marked transition
+            buf.sample(8)

@@ -166,9 +166,13 @@ def _params(path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("algo", ["sac", "ppo"])
+@pytest.mark.parametrize("algo", ["sac", "ppo", "sac_subprocess"])
 def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, algo):
-    extra = [] if algo == "sac" else ["--config", "ppo", "algo.kwargs.n_steps=250", "env.n_envs=2", "total_timesteps=2000"]
+    extra = {
+        "sac": [],
+        "ppo": ["--config", "ppo", "algo.kwargs.n_steps=250", "env.n_envs=2", "total_timesteps=2000"],
+        "sac_subprocess": ["env.subprocess=true", "env.n_envs=2"],  # env state snapshotted inside the workers
+    }[algo]
     whole, _ = run(tmp_path, *extra, name="whole")
     cut = tmp_path / "cut"
     _kill_after_checkpoint(cut, extra)
