@@ -55,6 +55,7 @@ class ExpertConfig:
     n_eval_episodes: int = 5
     checkpoint_freq: int = 25_000
     n_demo_episodes: int = 25
+    floor: Optional[float] = None  #: the quality bar of the expert's mean return (recorded in the manifest)
 
 
 def load_expert_configs(path: Optional[Path] = None) -> dict[str, ExpertConfig]:
@@ -165,7 +166,9 @@ def train_expert(
 
 
 def rollout_episodes(policy: Any, env_id: str, env_kwargs: dict[str, Any], n_episodes: int, seed: int, progress_bar: bool = False) -> list[dict]:
-    """Roll out ``policy`` (an SB3 model, deterministic, or ``None`` for uniform random actions).
+    """Roll out ``policy`` (an SB3 model, deterministic; a controller with ``bind(env)`` and
+    ``reset()`` such as :class:`sbil_envs.controllers.OpenLoopController`; or ``None`` for uniform
+    random actions).
 
     :return: one dict per episode with ``obs, acts, next_obs, rewards`` arrays and ``terminated``.
     """
@@ -175,9 +178,13 @@ def rollout_episodes(policy: Any, env_id: str, env_kwargs: dict[str, Any], n_epi
 
     env = make_env(env_id, env_kwargs)
     env.action_space.seed(seed)
+    if hasattr(policy, "bind"):  # controllers that read the simulator (sbil_envs.controllers)
+        policy.bind(env.unwrapped)
     episodes = []
     for ep in tqdm(range(n_episodes), desc=f"rollouts {env_id}", disable=not progress_bar):
         obs, _ = env.reset(seed=seed + ep)
+        if hasattr(policy, "bind"):
+            policy.reset()
         rows: dict[str, list] = {"obs": [], "acts": [], "next_obs": [], "rewards": []}
         while True:
             act = env.action_space.sample() if policy is None else policy.predict(obs, deterministic=True)[0]

@@ -22,11 +22,19 @@ from sbil.io import PathLike, atomic_path, atomic_write_json, sha256_file
 
 
 def load_expert_policy(path: PathLike, algo: str, regenerate: str = "") -> Any:
-    """Load an SB3 expert file, with an error naming the file and how to regenerate it."""
+    """Load an expert: an SB3 file, or a controller JSON (``algo="controller"``), with an error
+    naming the file and how to regenerate it."""
     path = Path(path)
     hint = f" Regenerate it: {regenerate}" if regenerate else ""
     if not path.is_file():
         raise SbilError(f"Expert policy {path} does not exist.{hint}")
+    if algo == "controller":
+        from sbil_envs.controllers import load_controller
+
+        try:
+            return load_controller(path)
+        except SbilError as e:
+            raise SbilError(f"{e}{hint}") from None
     try:
         return get_algo(algo).load(path, device="cpu")
     except Exception as e:  # noqa: BLE001 - any failure means the file is unusable
@@ -42,49 +50,49 @@ def _policy_file(run_dir: Path, which: str) -> Path:
     return found[0] / "model.zip"
 
 
-def ship_expert(
-    cfg: ExpertConfig,
-    run_dir: PathLike,
-    n_episodes: Optional[int] = None,
+def ship_demos(
+    task: str,
+    env_id: str,
+    env_kwargs: dict[str, Any],
+    policy: Any,
+    algo: str,
+    policy_file: Path,
+    n_episodes: int,
     n_random: int = 10,
     seed: int = 1000,
-    which: str = "best",
+    steps_trained: int = 0,
     command: str = "",
+    train_command: str = "",
+    floor: Optional[float] = None,
     data_dir: Optional[PathLike] = None,
 ) -> dict[str, Any]:
-    """Collect demos from an expert run and record them in ``<data_dir>/manifest.json``.
+    """Roll out ``policy`` deterministically, save its demos and policy file under
+    ``<data_dir>/<task>/``, and record the task in ``manifest.json``.
 
-    :param cfg: the task's recipe (env id and the fixed-horizon env kwargs).
-    :param run_dir: the expert's training run folder.
-    :param n_episodes: demo episodes (default: the recipe's ``n_demo_episodes``).
-    :param n_random: episodes of a uniform random policy, for the normalisation floor.
-    :param which: ``"best"`` (best evaluation) or ``"final"`` (latest checkpoint) policy.
+    :param policy: anything :func:`~sbil.experts.rollout_episodes` takes (SB3 model or controller).
+    :param policy_file: the file that reloads it (copied as ``expert.zip`` / ``expert.json``).
+    :param floor: the quality bar; the manifest records it and whether the expert meets it.
     :return: the task's manifest entry.
     """
-    run_dir = Path(run_dir)
     data_dir = Path(data_dir or EXPERT_DATA_DIR)
-    policy_path = _policy_file(run_dir, which)
-    model = load_expert_policy(policy_path, cfg.algo)
-    n_episodes = int(n_episodes or cfg.n_demo_episodes)
     t0 = time.time()
-    episodes = rollout_episodes(model, cfg.env_id, cfg.env_kwargs, n_episodes, seed, progress_bar=True)
-    random_eps = rollout_episodes(None, cfg.env_id, cfg.env_kwargs, n_random, seed + 100_000)
+    episodes = rollout_episodes(policy, env_id, env_kwargs, n_episodes, seed, progress_bar=True)
+    random_eps = rollout_episodes(None, env_id, env_kwargs, n_random, seed + 100_000)
     expert_returns = np.array([e["rewards"].sum() for e in episodes])
     random_returns = np.array([e["rewards"].sum() for e in random_eps])
-    task_dir = data_dir / cfg.task
+    task_dir = data_dir / task
     task_dir.mkdir(parents=True, exist_ok=True)
-    meta = {"env_id": cfg.env_id, "env_kwargs": cfg.env_kwargs, "task": cfg.task, "seed": seed, "terminal": any(e["terminated"] for e in episodes)}
+    meta = {"env_id": env_id, "env_kwargs": env_kwargs, "task": task, "seed": seed, "terminal": any(e["terminated"] for e in episodes)}
     save_demos(demos_from_episodes(episodes, meta), task_dir / "demos.npz")
-    with atomic_path(task_dir / "expert.zip") as tmp:
-        shutil.copyfile(policy_path, tmp)
-    train_result = json.loads((run_dir / "result.json").read_text()) if (run_dir / "result.json").is_file() else {}
-    steps_trained = int(train_result.get("n_timesteps", model.num_timesteps))
-    files = {f"{cfg.task}/demos.npz": sha256_file(task_dir / "demos.npz"), f"{cfg.task}/expert.zip": sha256_file(task_dir / "expert.zip")}
+    policy_name = "expert" + Path(policy_file).suffix
+    with atomic_path(task_dir / policy_name) as tmp:
+        shutil.copyfile(policy_file, tmp)
+    files = {f"{task}/demos.npz": sha256_file(task_dir / "demos.npz"), f"{task}/{policy_name}": sha256_file(task_dir / policy_name)}
     entry = {
-        "env_id": cfg.env_id,
-        "env_kwargs": cfg.env_kwargs,
-        "algo": cfg.algo,
-        "steps_trained": steps_trained,
+        "env_id": env_id,
+        "env_kwargs": env_kwargs,
+        "algo": algo,
+        "steps_trained": int(steps_trained),
         "episodes": n_episodes,
         "steps": int(sum(len(e["rewards"]) for e in episodes)),
         "expert_return_mean": float(expert_returns.mean()),
@@ -92,11 +100,13 @@ def ship_expert(
         "random_return_mean": float(random_returns.mean()),
         "random_return_std": float(random_returns.std()),
         "random_episodes": n_random,
-        "demos": f"{cfg.task}/demos.npz",
-        "policy": f"{cfg.task}/expert.zip",
+        "floor": floor,
+        "meets_floor": None if floor is None else bool(expert_returns.mean() >= floor),
+        "demos": f"{task}/demos.npz",
+        "policy": f"{task}/{policy_name}",
         "seed": seed,
-        "command": command or f"python scripts/collect_demos.py {cfg.task}",
-        "train_command": f"python scripts/train_expert.py {cfg.task}",
+        "command": command or f"python scripts/collect_demos.py {task}",
+        "train_command": train_command,
         "versions": {
             "gymnasium": gymnasium.__version__,
             "mujoco": mujoco.__version__,
@@ -107,10 +117,40 @@ def ship_expert(
         "files": files,
     }
     manifest = read_manifest(data_dir)
-    manifest.setdefault("tasks", {})[cfg.task] = entry
+    manifest.setdefault("tasks", {})[task] = entry
     manifest["format"] = 1
     atomic_write_json(data_dir / MANIFEST_NAME, manifest)
     return entry
+
+
+def ship_expert(
+    cfg: ExpertConfig,
+    run_dir: PathLike,
+    n_episodes: Optional[int] = None,
+    n_random: int = 10,
+    seed: int = 1000,
+    which: str = "best",
+    command: str = "",
+    data_dir: Optional[PathLike] = None,
+) -> dict[str, Any]:
+    """Collect demos from an SB3 expert run (:func:`ship_demos` with the run's policy).
+
+    :param cfg: the task's recipe (env id and the fixed-horizon env kwargs).
+    :param run_dir: the expert's training run folder.
+    :param n_episodes: demo episodes (default: the recipe's ``n_demo_episodes``).
+    :param n_random: episodes of a uniform random policy, for the normalisation floor.
+    :param which: ``"best"`` (best evaluation) or ``"final"`` (latest checkpoint) policy.
+    :return: the task's manifest entry.
+    """
+    run_dir = Path(run_dir)
+    policy_path = _policy_file(run_dir, which)
+    model = load_expert_policy(policy_path, cfg.algo)
+    train_result = json.loads((run_dir / "result.json").read_text()) if (run_dir / "result.json").is_file() else {}
+    return ship_demos(
+        cfg.task, cfg.env_id, cfg.env_kwargs, model, cfg.algo, policy_path, int(n_episodes or cfg.n_demo_episodes), n_random, seed,
+        steps_trained=int(train_result.get("n_timesteps", model.num_timesteps)), command=command,
+        train_command=f"python scripts/train_expert.py {cfg.task}", floor=cfg.floor, data_dir=data_dir,
+    )
 
 
 def ensure_task_data(task: str, cache_dir: Path, progress_bar: bool = True) -> Path:
