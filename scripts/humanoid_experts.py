@@ -20,7 +20,7 @@ import json
 import shlex
 import tempfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -30,7 +30,7 @@ import sbil  # noqa: F401  (registers the tasks)
 from sbil.cli import run_main
 from sbil.errors import SbilError
 from sbil.shipping import ship_demos
-from sbil_envs.controllers import OpenLoopController
+from sbil_envs.controllers import OpenLoopController, load_controller
 
 POSE_JOINTS = ("hip_pitch", "knee", "ankle", "shoulder_pitch", "shoulder_roll", "elbow", "torso")
 GAIT_JOINTS = ("hip_pitch", "knee", "ankle", "shoulder_pitch")
@@ -59,11 +59,17 @@ def decode(theta: np.ndarray, gait: bool) -> OpenLoopController:
     return OpenLoopController(pose, ramp=50, amplitude=amplitude, phase=phase, period=period)
 
 
-def initial(spec: dict[str, Any]) -> np.ndarray:
-    pose = [spec["pose"].get(j, 0.0) for j in POSE_JOINTS]
+def initial(spec: dict[str, Any], init: Optional[OpenLoopController] = None) -> np.ndarray:
+    """The search's starting point: the task's starting pose, or an earlier search's controller."""
+    pose_src = init.pose if init is not None else spec["pose"]
+    pose = [pose_src.get(j, 0.0) for j in POSE_JOINTS]
     if not spec["gait"]:
         return np.array(pose)
-    return np.array(pose + [0.2] * len(GAIT_JOINTS) + [0.0] * len(GAIT_JOINTS) + [4.0])
+    if init is None:
+        return np.array(pose + [0.2] * len(GAIT_JOINTS) + [0.0] * len(GAIT_JOINTS) + [4.0])
+    amp = [init.amplitude.get(f"left_{j}", 0.0) for j in GAIT_JOINTS]
+    phase = [init.phase.get(f"left_{j}", 0.0) for j in GAIT_JOINTS]
+    return np.array(pose + amp + phase + [init.period / 10.0])
 
 
 def episode_return(env: Any, controller: OpenLoopController, seed: int, steps: int) -> float:
@@ -76,12 +82,13 @@ def episode_return(env: Any, controller: OpenLoopController, seed: int, steps: i
     return total
 
 
-def search(task: str, iterations: int, population: int, steps: int, seed: int) -> tuple[OpenLoopController, float]:
+def search(task: str, iterations: int, population: int, steps: int, seed: int,
+           init: Optional[OpenLoopController] = None) -> tuple[OpenLoopController, float]:
     """Cross-entropy method over the controller's parameters; returns the best one found."""
     spec = TASKS[task]
     env = gym.make(spec["env_id"]).unwrapped
     rng = np.random.default_rng(seed)
-    mean = initial(spec)
+    mean = initial(spec, init)
     std = np.full_like(mean, spec["spread"])
     if spec["gait"]:
         std[-1] = 1.5  # the period, in units of 10 steps
@@ -106,14 +113,19 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--search-steps", type=int, default=1000, help="episode length during the search")
     parser.add_argument("--episodes", type=int, default=10, help="demo episodes of 1000 steps")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--init", type=Path, default=None, help="start the search from this controller JSON (an earlier result)")
+    parser.add_argument("--save", type=Path, default=None, help="also write the found controller to this JSON file")
     parser.add_argument("--no-ship", action="store_true", help="search only; do not write expert_data/")
     parser.add_argument("--out", type=Path, default=None, help="expert_data folder (default: the repository's)")
     args = parser.parse_args(argv)
     if args.task not in TASKS:
         raise SbilError(f"Unknown humanoid expert task {args.task!r}; valid: {', '.join(TASKS)}.")
     spec = TASKS[args.task]
-    controller, best = search(args.task, args.iterations, args.population, args.search_steps, args.seed)
+    init = load_controller(args.init) if args.init else None
+    controller, best = search(args.task, args.iterations, args.population, args.search_steps, args.seed, init)
     print(f"{args.task}: best search return {best:.1f}; controller {json.dumps(controller.to_dict())}")
+    if args.save:
+        controller.save(args.save)
     if args.no_ship:
         return 0
     with tempfile.TemporaryDirectory() as tmp:

@@ -81,7 +81,7 @@ def test_a_failing_run_is_recorded_and_the_rest_complete_in_parallel_workers(mic
 
 def test_bad_names_list_the_valid_ones(micro, tmp_path):
     assert set(profile_names()) >= {"quick", "standard", "humanoid"}
-    with pytest.raises(SbilError, match="valid: humanoid, quick, standard"):
+    with pytest.raises(SbilError, match="valid: humanoid, pendulum, quick, standard"):
         load_profile("quik")
     with pytest.raises(SbilError, match="valid: smiling, smiling_sa, gail"):
         bench.main([f"profile={micro}", "algos=smiling,dagger", f"out={tmp_path}"])
@@ -95,7 +95,7 @@ def test_bad_names_list_the_valid_ones(micro, tmp_path):
 
 def test_quick_profile_plans_shipped_tasks_only():
     specs = plan_runs(load_profile("quick"), "/tmp/unused")
-    assert {s.recipe.task for s in specs} == {"pendulum", "halfcheetah"}
+    assert {s.recipe.task for s in specs} == {"hopper", "halfcheetah"}
     assert len(specs) == 12 and len({(s.recipe.task, s.algo, s.seed) for s in specs}) == 12
     with pytest.raises(SbilError, match="no shipped expert data"):
         plan_runs(load_profile("humanoid"), "/tmp/unused")
@@ -106,3 +106,16 @@ def test_iqm_and_bootstrap():
     assert iqm([1.0, 2.0, 3.0, 100.0]) == pytest.approx(2.5)
     point, lo, hi = stratified_bootstrap_ci({"a": np.array([0.1, 0.2, 0.3, 0.4]), "b": np.array([0.5, 0.6, 0.7, 0.8])})
     assert lo <= point <= hi and 0.1 <= lo and hi <= 0.8
+
+
+def test_ray_backend_runs_the_same_sweep(micro, tmp_path):
+    pytest.importorskip("ray", reason="Ray is an optional extra: pip install -e .[ray]")
+    import ray
+
+    out = tmp_path / "out"
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        assert bench.main([f"profile={micro}", f"out={out}", "backend=ray", "algos=bc,smiling", "seeds=0", "progress_bar=false"]) == 0
+    finally:
+        ray.shutdown()
+    assert {k: r["status"] for k, r in results(out).items()} == {"pendulum/bc/seed0": "ok", "pendulum/smiling/seed0": "ok"}

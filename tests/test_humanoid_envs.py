@@ -157,3 +157,22 @@ def test_render_rgb_array_or_a_clear_error():
         assert "MUJOCO_GL" in str(e)
         pytest.skip(f"no OpenGL backend here: {e}")
     assert frame.shape == (240, 320, 3) and frame.std() > 0
+
+
+@needs_h1
+def test_open_loop_controller_round_trip_and_bad_input(tmp_path):
+    from sbil.experts import rollout_episodes
+    from sbil_envs.controllers import OpenLoopController, load_controller
+
+    sit = OpenLoopController({"hip_pitch": -1.57, "knee": 1.57, "ankle": 0.0}, ramp=50)
+    sit.save(tmp_path / "sit.json")
+    again = load_controller(tmp_path / "sit.json")
+    (episode,) = rollout_episodes(again, "sbil/H1Sit-v0", {}, 1, seed=0)
+    assert episode["rewards"].sum() > 750  # the shipped sit expert: sits on the chair and stays
+    with pytest.raises(SbilError, match="torque motors"):
+        again.bind(make("sbil/HumanoidSit-v0")[1])
+    with pytest.raises(SbilError, match="Unknown joint 'hip_pich'"):
+        OpenLoopController({"hip_pich": 0.0}).bind(make("sbil/H1Sit-v0")[1])
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(SbilError, match="bad.json does not load"):
+        load_controller(tmp_path / "bad.json")

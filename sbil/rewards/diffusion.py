@@ -84,6 +84,14 @@ def denoising_loss(net: nn.Module, x0: th.Tensor, schedule: NoiseSchedule, gener
     return ((net(schedule.add_noise(x0, eps, t), t) - eps) ** 2).sum(-1).mean()
 
 
+def _per_draw_reward(eps_e: th.Tensor, eps_p: th.Tensor, eps: th.Tensor, form: str) -> th.Tensor:
+    if form == "loss":
+        return ((eps_p - eps) ** 2).sum(-1) - ((eps_e - eps) ** 2).sum(-1)
+    if form == "score":
+        return -((eps_e - eps_p) ** 2).sum(-1)
+    raise ValueError(f"form must be one of {REWARD_FORMS}, got {form!r}")
+
+
 def smiling_reward(
     expert_net: nn.Module,
     learner_net: nn.Module,
@@ -109,13 +117,7 @@ def smiling_reward(
     t_flat = t.reshape(n * k)
     eps_e = expert_net(x_t, t_flat).reshape(n, k, -1)
     eps_p = learner_net(x_t, t_flat).reshape(n, k, -1)
-    if form == "loss":
-        per_draw = ((eps_p - eps) ** 2).sum(-1) - ((eps_e - eps) ** 2).sum(-1)
-    elif form == "score":
-        per_draw = -((eps_e - eps_p) ** 2).sum(-1)
-    else:
-        raise ValueError(f"form must be one of {REWARD_FORMS}, got {form!r}")
-    return per_draw.mean(dim=1)
+    return _per_draw_reward(eps_e, eps_p, eps, form).mean(dim=1)
 
 
 def smiling_reward_shared(
@@ -135,10 +137,4 @@ def smiling_reward_shared(
     a, s = schedule.sqrt_abar[t], schedule.sqrt_one_minus_abar[t]
     eps_e = expert_net.forward_shared_draws(x0, a, s, eps, t)
     eps_p = learner_net.forward_shared_draws(x0, a, s, eps, t)
-    if form == "loss":
-        per_draw = ((eps_p - eps) ** 2).sum(-1) - ((eps_e - eps) ** 2).sum(-1)
-    elif form == "score":
-        per_draw = -((eps_e - eps_p) ** 2).sum(-1)
-    else:
-        raise ValueError(f"form must be one of {REWARD_FORMS}, got {form!r}")
-    return per_draw.mean(dim=1)
+    return _per_draw_reward(eps_e, eps_p, eps, form).mean(dim=1)

@@ -1,0 +1,91 @@
+#!/usr/bin/env python
+"""Pictures of the shipped humanoid experts that a person can check, written under docs/humanoid/.
+
+    MUJOCO_GL=egl python scripts/plot_humanoid_experts.py        # every shipped h1_* task
+
+Per task: head height, forward velocity of the centre of mass and reward over one expert episode
+(``<task>.png``), and a strip of rendered frames (``<task>_strip.png``) where an OpenGL backend
+works (EGL or OSMesa); without one the strip is skipped with a note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Sequence
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import gymnasium as gym  # noqa: E402
+import matplotlib  # noqa: E402
+import numpy as np  # noqa: E402
+
+import sbil  # noqa: E402,F401
+from sbil.cli import run_main  # noqa: E402
+from sbil.data import EXPERT_DATA_DIR, read_manifest  # noqa: E402
+from sbil.errors import SbilError  # noqa: E402
+from sbil.shipping import load_expert_policy  # noqa: E402
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def record(task: str, entry: dict, frames_at: Sequence[int]) -> tuple[dict[str, np.ndarray], list[np.ndarray], str]:
+    env = gym.make(entry["env_id"], render_mode="rgb_array", **entry["env_kwargs"])
+    policy = load_expert_policy(EXPERT_DATA_DIR / entry["policy"], entry["algo"])
+    u = env.unwrapped
+    if hasattr(policy, "bind"):
+        policy.bind(u)
+        policy.reset()
+    obs, _ = env.reset(seed=entry["seed"])
+    rows: dict[str, list[float]] = {"head_z": [], "com_vx": [], "reward": []}
+    frames, note = [], ""
+    for t in range(1000):
+        obs, reward, terminated, truncated, info = env.step(policy.predict(obs, deterministic=True)[0])
+        rows["head_z"].append(u.readings().head_z)
+        rows["com_vx"].append(info["com_vx"])
+        rows["reward"].append(reward)
+        if t in frames_at and not note:
+            try:
+                frames.append(env.render())
+            except SbilError as e:
+                note = str(e)
+        if terminated or truncated:
+            break
+    env.close()
+    return {k: np.array(v) for k, v in rows.items()}, frames, note
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("docs/humanoid"))
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    tasks = {k: v for k, v in read_manifest()["tasks"].items() if k.startswith("h1_")}
+    if not tasks:
+        raise SbilError("No humanoid experts are shipped yet: python scripts/humanoid_experts.py h1_sit")
+    frames_at = [0, 50, 100, 200, 400, 999]
+    for task, entry in sorted(tasks.items()):
+        rows, frames, note = record(task, entry, frames_at)
+        dt = 0.02
+        t = np.arange(len(rows["reward"])) * dt
+        fig, axes = plt.subplots(3, 1, figsize=(7, 6), sharex=True)
+        for ax, key, label in zip(axes, ("head_z", "com_vx", "reward"), ("head height (m)", "forward CoM velocity (m/s)", "reward per step")):
+            ax.plot(t, rows[key], lw=1)
+            ax.set_ylabel(label)
+            ax.grid(alpha=0.3)
+        axes[0].set_title(f"{task}: expert episode, return {rows['reward'].sum():.0f} (bar {entry.get('floor')})")
+        axes[-1].set_xlabel("time (s)")
+        fig.tight_layout()
+        fig.savefig(args.out / f"{task}.png", dpi=100)
+        plt.close(fig)
+        if frames:
+            strip = np.concatenate(frames, axis=1)
+            plt.imsave(args.out / f"{task}_strip.png", strip)
+        print(f"{task}: return {rows['reward'].sum():.1f} -> {args.out / (task + '.png')}" + (f" (no frames: {note})" if note else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)
