@@ -282,14 +282,14 @@ def _run_adversarial(spec: RunSpec) -> tuple[list[dict], int]:
         if not isinstance(learner, OnPolicyAlgorithm):
             raise SbilError(f"{r.algo} is off-policy: set gail_round_steps for task {r.task!r} in the profile.")
         round_steps = learner.n_steps * venv.num_envs
-    if r.total_timesteps < round_steps:
-        raise SbilError(f"total_timesteps {r.total_timesteps} is less than one {spec.algo} round ({round_steps} env steps).")
+    # Whole rounds, rounded up like SB3's learn() rounds up to whole rollouts: the same budget as SMILING's runs.
+    budget = -(-r.total_timesteps // round_steps) * round_steps
     # imitation prints a table per round to stdout by default; keep its log as CSV in the run folder.
     log = imit_logger.configure(str(Path(spec.run_dir) / "imitation"), format_strs=["csv"])
     trainer = make_adversarial_trainer(spec.algo, demos, venv, learner, seed=spec.seed, custom_logger=log, gen_train_timesteps=round_steps)
     evaluator = EvalCallback(eval_env, r.eval_freq, r.n_eval_episodes)
     trainer.gen_callback = [trainer.gen_callback, evaluator]
-    trainer.train(r.total_timesteps)
+    trainer.train(budget)
     if not evaluator.history or evaluator.history[-1]["timesteps"] != learner.num_timesteps:
         evaluator.evaluate()
     venv.close()

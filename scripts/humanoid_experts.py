@@ -39,9 +39,10 @@ GAIT_JOINTS = ("hip_pitch", "knee", "ankle", "shoulder_pitch")
 TASKS: dict[str, dict[str, Any]] = {
     "h1_sit": {"env_id": "sbil/H1Sit-v0", "floor": 750.0, "gait": False, "spread": 0.3,
                "pose": {"hip_pitch": -1.57, "knee": 1.57, "ankle": 0.0}},
-    "h1_crawl": {"env_id": "sbil/H1Crawl-v0", "floor": 700.0, "gait": True, "spread": 0.4,
+    "h1_crawl": {"env_id": "sbil/H1Crawl-v0", "floor": 700.0, "gait": True, "spread": 0.4, "amplitude": 0.2,
                  "pose": {"hip_pitch": -2.5, "knee": 1.0, "ankle": -0.5, "shoulder_pitch": -1.5, "elbow": 1.2}},
-    "h1_walk": {"env_id": "sbil/H1Walk-v0", "floor": 700.0, "gait": True, "spread": 0.2,
+    # Starts from standing still (amplitude 0): the best found so far; open-loop gaits fall.
+    "h1_walk": {"env_id": "sbil/H1Walk-v0", "floor": 700.0, "gait": True, "spread": 0.2, "amplitude": 0.0,
                 "pose": {"hip_pitch": -0.4, "knee": 0.8, "ankle": -0.4}},
 }
 
@@ -66,7 +67,7 @@ def initial(spec: dict[str, Any], init: Optional[OpenLoopController] = None) -> 
     if not spec["gait"]:
         return np.array(pose)
     if init is None:
-        return np.array(pose + [0.2] * len(GAIT_JOINTS) + [0.0] * len(GAIT_JOINTS) + [4.0])
+        return np.array(pose + [spec["amplitude"]] * len(GAIT_JOINTS) + [0.0] * len(GAIT_JOINTS) + [4.0])
     amp = [init.amplitude.get(f"left_{j}", 0.0) for j in GAIT_JOINTS]
     phase = [init.phase.get(f"left_{j}", 0.0) for j in GAIT_JOINTS]
     return np.array(pose + amp + phase + [init.period / 10.0])

