@@ -10,8 +10,8 @@ always come back to the driver, which writes them, so workers need no shared fil
 
 Aggregation follows rliable (Agarwal et al., 2021): interquartile mean (IQM) of normalised scores
 (R - R_random) / (R_expert - R_random) with a 95% percentile bootstrap CI, resampling seeds within
-each task (stratified). It is implemented here in numpy because rliable's pinned dependencies do
-not install beside numpy 2.
+each task (stratified), computed with scipy's bootstrap: rliable 1.2 installs here but fails at
+import (its ``arch`` dependency against pandas 3).
 """
 
 from __future__ import annotations
@@ -423,17 +423,28 @@ def iqm(x: np.ndarray) -> float:
 
 def stratified_bootstrap_ci(scores_by_task: dict[str, np.ndarray], stat: Any = iqm, n_resamples: int = 2000,
                             confidence: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
-    """``stat`` of all scores pooled, and its percentile bootstrap CI resampling runs within each task."""
-    rng = np.random.default_rng(seed)
+    """``stat`` of all scores pooled, and its 95% percentile bootstrap CI resampling runs within each
+    task (scipy's bootstrap resamples each of several samples independently: rliable's stratified
+    bootstrap)."""
+    from scipy.stats import bootstrap
+
     groups = [np.asarray(v, dtype=float) for v in scores_by_task.values() if len(v)]
     if not groups:
         return float("nan"), float("nan"), float("nan")
     point = stat(np.concatenate(groups))
-    boots = np.empty(n_resamples)
-    for b in range(n_resamples):
-        boots[b] = stat(np.concatenate([g[rng.integers(0, len(g), len(g))] for g in groups]))
-    alpha = (1 - confidence) / 2
-    return point, float(np.quantile(boots, alpha)), float(np.quantile(boots, 1 - alpha))
+    varied = [g for g in groups if len(g) >= 2]
+    fixed = np.concatenate([g for g in groups if len(g) < 2] or [np.zeros(0)])  # one run: resampling cannot change it
+    if not varied:
+        return point, point, point
+
+    def pooled(*resampled: np.ndarray, axis: int = -1) -> np.ndarray:
+        shape = resampled[0].shape[:-1]
+        parts = [*resampled, np.broadcast_to(fixed, (*shape, len(fixed)))]
+        return np.apply_along_axis(stat, -1, np.concatenate(parts, axis=-1))
+
+    res = bootstrap(varied, pooled, n_resamples=n_resamples, confidence_level=confidence, method="percentile",
+                    vectorized=True, rng=np.random.default_rng(seed))
+    return point, float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 def summarize(results: Sequence[Optional[dict[str, Any]]]) -> tuple[list[dict], list[dict]]:

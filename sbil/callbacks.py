@@ -274,6 +274,19 @@ class RewardRefitCallback(BaseCallback):
             self._deferred.pop_rollout()
 
     def _on_step(self) -> bool:
+        if self._deferred is None:  # deferred mode gathers the whole rollout at its end instead
+            self._gather_step()
+        for info in self.locals["infos"]:
+            if "learned_reward" in info:
+                self._learned_sum += info["learned_reward"]
+                self._learned_count += 1
+            if "learned_episode" in info:
+                self._learned_episodes.append(info["learned_episode"]["r"])
+        if not self._on_policy and self.num_timesteps // self.refit_every > self._last_refit_step // self.refit_every:
+            self.refit()
+        return True
+
+    def _gather_step(self) -> None:
         loc = self.locals
         new_obs = np.array(loc["new_obs"], dtype=np.float32, copy=True)
         dones, infos = loc["dones"], loc["infos"]
@@ -283,15 +296,6 @@ class RewardRefitCallback(BaseCallback):
         # On-policy algorithms step the env with the clipped actions; off-policy ones with `actions`.
         acts = loc["clipped_actions"] if "clipped_actions" in loc else loc["actions"]
         self._add(np.asarray(self.model._last_obs, np.float32), np.asarray(acts, np.float32), new_obs, np.asarray(dones, bool))
-        for info in infos:
-            if "learned_reward" in info:
-                self._learned_sum += info["learned_reward"]
-                self._learned_count += 1
-            if "learned_episode" in info:
-                self._learned_episodes.append(info["learned_episode"]["r"])
-        if not self._on_policy and self.num_timesteps // self.refit_every > self._last_refit_step // self.refit_every:
-            self.refit()
-        return True
 
     def _on_rollout_end(self) -> None:
         if self._deferred is not None:
@@ -304,6 +308,8 @@ class RewardRefitCallback(BaseCallback):
         record = self._deferred.pop_rollout()
         if record is None:
             return
+        # The same transitions, in the same order, as gathering them step by step.
+        self._add(*(np.asarray(a, np.float32 if k < 3 else bool).reshape(-1, *a.shape[2:]) for k, a in enumerate(record)))
         rewards = self._deferred.score(*record)
         buffer = self.model.rollout_buffer
         # The buffer already holds 0 + gamma * V(terminal obs) on truncated steps: add, don't overwrite.

@@ -115,6 +115,6 @@ class LearnedRewardVecEnv(VecEnvWrapper):
 
     def _check_finite(self, obs: np.ndarray, what: str) -> None:
         arr = np.asarray(obs)
-        if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
             envs = np.unique(np.argwhere(~np.isfinite(arr.reshape(len(arr), -1)))[:, 0]).tolist()
             raise SbilError(f"Env step {self.steps}: the {what} of env(s) {envs} contains NaN/inf. The environment (or its actions) produced invalid values.")

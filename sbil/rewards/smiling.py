@@ -63,7 +63,7 @@ class SmilingConfig:
     num_train_timesteps: int = 5000
     beta_schedule: str = "linear"
     estimator: str = "qmc"
-    n_t_samples: int = 32
+    n_t_samples: int = 16
     antithetic: bool = True
     reward_form: str = "loss"
     lr: float = 5e-3
@@ -320,7 +320,7 @@ class SmilingReward(RewardLearner):
         with th.inference_mode():
             probe = x[th.randperm(len(x), generator=gen, device=self.device)[:bs]]
             expert_loss = float(denoising_loss(self.expert_net, probe, self.schedule, gen))
-            ds = float(-self.reward_for_inputs(probe, "stratified", 16, form="score", generator=gen).mean())
+            ds = float(-self.reward_for_inputs(probe, "qmc", 16, form="score", generator=gen).mean())
         self.last_stats = {"learner_loss": learner_loss, "expert_loss": expert_loss, "ds_divergence": ds}
         return dict(self.last_stats)
 
