@@ -88,6 +88,7 @@ def train_expert(
     progress_bar: bool = True,
     device: str = "auto",
     verbose: int = 1,
+    init_from: Optional[Path] = None,
 ) -> dict[str, Any]:
     """Train (or resume) an expert and return its final evaluation.
 
@@ -96,6 +97,9 @@ def train_expert(
     :param seed: seeds the algorithm and the envs.
     :param resume: continue from the latest valid checkpoint in ``out_dir``.
     :param n_timesteps: override the recipe's budget (total env steps, including any done).
+    :param init_from: start a new run from this SB3 policy file (its weights, optimiser and step
+        count; for off-policy algorithms the empty replay buffer is refilled with 10k steps of the
+        loaded policy before training): how a run continues on a machine that lost its checkpoints.
     :return: a summary with the final and best evaluation returns.
     """
     out_dir = Path(out_dir)
@@ -121,6 +125,15 @@ def train_expert(
                 run_state = pickle.loads((path / "state.pkl").read_bytes())
                 set_run_envs(model, eval_env, run_state)
             print(f"Resuming {cfg.task} expert from {path.name} ({model.num_timesteps} env steps).")
+        elif init_from is not None:
+            from sbil.shipping import load_expert_policy
+
+            load_expert_policy(init_from, cfg.algo)  # a readable error for a missing or broken file
+            model = algo_cls.load(init_from, env=env, device=device, tensorboard_log=str(out_dir / "tb"))
+            if isinstance(model, OffPolicyAlgorithm):
+                model.learning_starts = model.num_timesteps + 10_000
+            atomic_write_json(out_dir / "config.json", {"seed": seed, "n_timesteps": total, "init_from": str(init_from), **dataclasses.asdict(cfg)})
+            print(f"Starting {cfg.task} expert from {init_from} ({model.num_timesteps} env steps).")
         else:
             model = algo_cls("MlpPolicy", env, seed=seed, device=device, tensorboard_log=str(out_dir / "tb"), verbose=0, **cfg.hyperparams)
             atomic_write_json(out_dir / "config.json", {"seed": seed, "n_timesteps": total, **dataclasses.asdict(cfg)})

@@ -3,7 +3,7 @@
 
     python scripts/bench_speed.py                 # writes results/speed/speed.{json,md}
     python scripts/bench_speed.py --quick         # tiny budgets (seconds), for a smoke test
-    python scripts/bench_speed.py --memory-steps 1000000   # also peak RSS of a 1M-step PPO + SMILING run
+    python scripts/bench_speed.py --memory-only --memory-steps 1000000   # RSS of a 1M-step PPO + SMILING run -> memory.{json,md}
 
 Learner speed (Hopper-v5, random-policy demos: this measures cost, not imitation): env steps/s of
 bare PPO, PPO + SMILING and imitation's GAIL around the same PPO; bare SAC and SAC + SMILING
@@ -37,6 +37,7 @@ from sbil.buffers import RelabelingReplayBuffer
 from sbil.callbacks import RewardRefitCallback
 from sbil.cli import run_main, set_threads
 from sbil.data import demos_from_episodes, load_demos
+from sbil.errors import SbilError
 from sbil.envs import make_vec_env
 from sbil.experts import rollout_episodes
 from sbil.io import atomic_write, atomic_write_json
@@ -95,6 +96,7 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--states", type=int, default=1024)
     parser.add_argument("--memory-steps", type=int, default=0, help="also run PPO + SMILING this long and report RSS (0: skip)")
     parser.add_argument("--repeats", type=int, default=2, help="interleaved repetitions of each learner run (best is kept)")
+    parser.add_argument("--memory-only", action="store_true", help="only the memory run (needs --memory-steps); writes memory.{json,md}")
     parser.add_argument("--quick", action="store_true", help="tiny budgets for a smoke test")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("results/speed"))
@@ -145,6 +147,23 @@ def main(argv: Sequence[str]) -> int:
             callback = RewardRefitCallback(reward, refit_every=1000)
         model = SAC("MlpPolicy", venv, learning_starts=min(500, args.sac_steps // 2), seed=0, device="cpu", **kwargs)
         return args.sac_steps / timed(lambda: model.learn(args.sac_steps, callback=callback))
+
+    if args.memory_only:
+        if not args.memory_steps:
+            raise SbilError("--memory-only needs --memory-steps N (e.g. 1000000).")
+        probe = RssProbe([min(100_000, args.memory_steps), args.memory_steps])
+        start = rss_mb()
+        rate = ppo(True, args.memory_steps, probe)
+        memory = {"env": args.env, "steps": args.memory_steps, "env_steps_per_second": rate, "rss_mb_at_start": start,
+                  "rss_mb": {str(k): v for k, v in probe.readings.items()}}
+        args.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(args.out / "memory.json", memory)
+        text = (f"PPO + SMILING on {args.env}, {args.memory_steps:,} env steps ({rate:.0f} steps/s): resident memory "
+                f"{start:.0f} MB before the run, " + ", ".join(f"{v:.0f} MB at {int(k):,} steps" for k, v in probe.readings.items())
+                + f".\nCommand: python scripts/bench_speed.py {' '.join(argv)}\n")
+        atomic_write(args.out / "memory.md", text)
+        print(text)
+        return 0
 
     # Interleaved repetitions, best of each: background load hits every variant alike.
     runs = {

@@ -4,6 +4,7 @@
     python scripts/train_expert.py hopper                 # runs/experts/hopper/seed0
     python scripts/train_expert.py hopper --resume        # continue after any interruption
     nohup python scripts/train_expert.py hopper --resume --threads 1 --no-progress > hopper.log 2>&1 &
+    python scripts/train_expert.py walker2d --init-from expert_data/walker2d/expert.zip   # continue a shipped best-so-far
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Sequence
 
+from sbil.errors import SbilError
 from sbil.cli import run_main, set_threads
 from sbil.experts import get_expert_config, load_expert_configs, train_expert
 
@@ -23,6 +25,9 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="run folder (default runs/experts/<task>/seed<seed>)")
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
+    parser.add_argument("--init-from", type=Path, default=None,
+                        help="start a new run from this policy file (e.g. a shipped expert_data/<task>/expert.zip), "
+                             "keeping its step count; the replay buffer refills before training resumes")
     parser.add_argument("--steps", type=int, default=None, help="total env steps (overrides the recipe)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--device", default="auto")
@@ -31,7 +36,10 @@ def main(argv: Sequence[str]) -> int:
     set_threads(args.threads)
     cfg = get_expert_config(args.task)
     out = args.out or Path("runs/experts") / args.task / f"seed{args.seed}"
-    result = train_expert(cfg, out, args.seed, args.resume, args.steps, progress_bar=not args.no_progress, device=args.device)
+    if args.init_from and args.resume:
+        raise SbilError("--init-from starts a new run; --resume continues one. Pass one of them.")
+    result = train_expert(cfg, out, args.seed, args.resume, args.steps, progress_bar=not args.no_progress, device=args.device,
+                          init_from=args.init_from)
     print(json.dumps(result, indent=2))
     return 0
 

@@ -79,3 +79,16 @@ def test_train_expert_resume_is_exact(tmp_path):
     params = [load_from_zip_file(run / "checkpoints" / f"step_{800:012d}" / "model.zip")[1]["policy"] for run in (whole, cut)]
     for key in params[0]:
         assert torch.equal(params[0][key], params[1][key]), key
+
+
+def test_train_expert_init_from_a_policy_file(tmp_path):
+    """A machine that lost its checkpoints continues from the shipped (or any) policy file."""
+    train_expert = load_script("train_expert")
+    first, second = tmp_path / "first", tmp_path / "second"
+    common = ["pendulum", "--no-progress", "--threads", "1"]
+    assert train_expert.main([*common, "--out", str(first), "--steps", "600"]) == 0
+    policy = next((first / "checkpoints").iterdir()) / "model.zip"
+    assert train_expert.main([*common, "--out", str(second), "--steps", "900", "--init-from", str(policy)]) == 0
+    assert json.loads((second / "result.json").read_text())["n_timesteps"] == 900
+    with pytest.raises(SbilError, match="does not exist"):
+        train_expert.main([*common, "--out", str(tmp_path / "third"), "--init-from", str(tmp_path / "nope.zip")])
