@@ -53,7 +53,7 @@ class RewardConfig:
     reward_scale: float = 0.1
     refit_every: int = 1000  #: env steps between learner-net refits (off-policy; on-policy: every rollout)
     buffer_size: int = 200_000  #: learner transitions kept for refits
-    samples_per_refit: Optional[int] = None  #: transitions per refit (default: 100k off-policy, 8 rollouts on-policy)
+    samples_per_refit: int = 100_000  #: learner transitions per refit
     relabel: str = "cached"  #: off-policy: every_batch (reference: rescore each minibatch) or cached
     cache_dir: Optional[str] = None  #: expert-net fit cache (default ~/.cache/sbil)
 
@@ -153,7 +153,7 @@ def validate(cfg: DictConfig) -> None:
         ("reward.relabel", cfg.reward.relabel in ("every_batch", "cached"), "every_batch or cached"),
         ("reward.refit_every", cfg.reward.refit_every >= 1, ">= 1"),
         ("reward.buffer_size", cfg.reward.buffer_size >= 1, ">= 1"),
-        ("reward.samples_per_refit", cfg.reward.samples_per_refit is None or cfg.reward.samples_per_refit >= 1, ">= 1 (or null for the default)"),
+        ("reward.samples_per_refit", cfg.reward.samples_per_refit >= 1, ">= 1"),
         ("reward.smiling.n_t_samples", cfg.reward.smiling.n_t_samples >= 1, ">= 1"),
         ("reward.smiling.lr", cfg.reward.smiling.lr > 0, "> 0"),
         ("reward.smiling.batch_size", cfg.reward.smiling.batch_size >= 1, ">= 1"),
