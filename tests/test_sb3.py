@@ -136,6 +136,23 @@ def test_stock_sb3_algorithms_run_and_refit(algo):
     assert reward.updates >= 2 and callback.size == 150  # bounded learner buffer
 
 
+def test_added_transitions_feed_refits_and_stay_bounded():
+    venv = pendulum_vec(1)
+    reward = ObsSum(venv.observation_space, venv.action_space)
+    callback = RewardRefitCallback(reward, buffer_size=100, samples_per_refit=40)
+    obs = np.random.default_rng(0).normal(size=(250, 3)).astype(np.float32)
+    callback.add_transitions(obs, np.zeros((250, 1)), obs, np.zeros(250, bool))
+    assert callback.size == 100 and np.array_equal(callback.data["obs"][:50], obs[200:])  # the newest 100 kept
+    model = SAC("MlpPolicy", venv, learning_starts=10, replay_buffer_class=RelabelingReplayBuffer, seed=0, device="cpu")
+    callback.refit_every = 20
+    model.learn(20, callback=callback)  # one refit, on a buffer that was full from the start
+    assert reward.updates == 1 and callback.size == 100
+    with pytest.raises(SbilError, match="expected"):
+        callback.add_transitions(obs[:, :2], np.zeros((250, 1)), obs[:, :2], np.zeros(250, bool))
+    with pytest.raises(SbilError, match="differ in length"):
+        callback.add_transitions(obs, np.zeros((3, 1)), obs, np.zeros(250, bool))
+
+
 def test_readme_snippet_runs():
     text = (ROOT / "README.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, re.S)
