@@ -191,6 +191,10 @@ class RewardRefitCallback(BaseCallback):
         the reward worse: with PPO on HalfCheetah, 8 rollouts' worth (32k) instead of 100k roughly
         halved the normalised score of the quick benchmark (two seeds each).
     :param seed: seeds which transitions each refit draws.
+    :param refit_in_process: on-policy, with rollouts scored at their end (the usual case): run each
+        refit in a child process (:class:`~sbil.refit_process.RefitProcess`) while the algorithm
+        updates its policy and collects the next rollout, and collect it before that rollout is
+        scored. Same numbers as refitting in place; the refit's cost moves to another core.
     """
 
     def __init__(
@@ -201,6 +205,7 @@ class RewardRefitCallback(BaseCallback):
         samples_per_refit: int = 100_000,
         seed: int = 0,
         verbose: int = 0,
+        refit_in_process: bool = False,
     ) -> None:
         super().__init__(verbose)
         for name, value in (("refit_every", refit_every), ("buffer_size", buffer_size), ("samples_per_refit", samples_per_refit)):
@@ -210,6 +215,8 @@ class RewardRefitCallback(BaseCallback):
         self.refit_every = int(refit_every)
         self.buffer_size = int(buffer_size)
         self.samples_per_refit = int(samples_per_refit)
+        self.refit_in_process = bool(refit_in_process)
+        self._process: Any = None  # a RefitProcess, started when training starts
         self.rng = np.random.default_rng(seed)
         self.pos = 0
         self.full = False
@@ -239,6 +246,8 @@ class RewardRefitCallback(BaseCallback):
         self._deferred = self._find_deferrable_wrapper() if self._on_policy else None
         if self._deferred is not None:
             self._deferred.defer = True
+            if self.refit_in_process and self._process is None:
+                self._process = self._start_process()  # it imports torch during the first rollout
 
     def _find_deferrable_wrapper(self) -> Any:
         from stable_baselines3.common.vec_env import VecEnvWrapper, VecNormalize
@@ -259,6 +268,7 @@ class RewardRefitCallback(BaseCallback):
             self._deferred.pop_rollout()  # drop anything recorded outside a rollout
 
     def _on_training_end(self) -> None:
+        self.close()
         if self._deferred is not None:
             self._deferred.defer = False
             self._deferred.pop_rollout()
@@ -289,9 +299,10 @@ class RewardRefitCallback(BaseCallback):
 
     def _on_rollout_end(self) -> None:
         if self._deferred is not None:
+            self.wait()  # the previous rollout's refit, if it ran in the child process
             self._score_rollout()
         if self._on_policy:
-            self.refit()
+            self.refit(background=self.refit_in_process and self._deferred is not None)
 
     def _score_rollout(self) -> None:
         """Deferred mode: score the finished rollout in one call, then redo SB3's advantages."""
@@ -349,18 +360,55 @@ class RewardRefitCallback(BaseCallback):
     def size(self) -> int:
         return self.buffer_size if self.full else self.pos
 
-    def refit(self) -> dict[str, float]:
-        """Refit the reward learner now on a sample of the gathered transitions, and log."""
+    def refit(self, background: bool = False) -> dict[str, float]:
+        """Refit the reward learner on a sample of the gathered transitions, and log.
+
+        :param background: start the refit in the child process and return at once; :meth:`wait`
+            finishes it (the reward learner must not be used in between).
+        """
+        self.wait()
         self._last_refit_step = self.num_timesteps
         if self.size == 0:
             return {}
         idx = self.rng.choice(self.size, size=min(self.samples_per_refit, self.size), replace=False)
-        t0 = time.time()
-        stats = self.reward.update(*(self.data[k][idx] for k in ("obs", "acts", "next_obs", "dones")))
+        batch = [self.data[k][idx] for k in ("obs", "acts", "next_obs", "dones")]
+        if background:
+            if self._process is None:
+                self._process = self._start_process()
+            self._process.submit(self.reward, batch)
+            return {}
+        t0 = time.perf_counter()
+        stats = self.reward.update(*batch)
+        return self._log_refit(stats, time.perf_counter() - t0)
+
+    @staticmethod
+    def _start_process() -> Any:
+        import torch as th
+
+        from sbil.refit_process import RefitProcess
+
+        return RefitProcess(threads=th.get_num_threads())
+
+    def wait(self) -> dict[str, float]:
+        """Finish a refit running in the child process and log it; a no-op when none runs."""
+        if self._process is None or not self._process.busy:
+            return {}
+        return self._log_refit(*self._process.result())
+
+    def close(self) -> None:
+        """Finish any background refit and stop the child process (called when training ends)."""
+        try:
+            self.wait()
+        finally:
+            if self._process is not None:
+                self._process.close()
+                self._process = None
+
+    def _log_refit(self, stats: dict[str, float], seconds: float) -> dict[str, float]:
         self.n_refits += 1
         for key, value in stats.items():
             self.logger.record(f"reward/{key}", value)
-        self.logger.record("reward/refit_time", time.time() - t0)
+        self.logger.record("reward/refit_time", seconds)
         self.logger.record("reward/n_refits", self.n_refits)
         if self._learned_count:
             self.logger.record("reward/learned_step_mean", self._learned_sum / self._learned_count)
@@ -371,7 +419,9 @@ class RewardRefitCallback(BaseCallback):
         return stats
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume exactly: gathered data, position, RNG."""
+        """Everything needed to resume exactly: gathered data, position, RNG (finishes a background
+        refit first, so that the reward learner saved beside it is complete)."""
+        self.wait()
         return {
             "pos": self.pos, "full": self.full, "n_refits": self.n_refits, "last_refit_step": self._last_refit_step,
             "rng": self.rng.bit_generator.state, "data": self.data,

@@ -54,6 +54,7 @@ class RewardConfig:
     refit_every: int = 1000  #: env steps between learner-net refits (off-policy; on-policy: every rollout)
     buffer_size: int = 200_000  #: learner transitions kept for refits
     samples_per_refit: int = 100_000  #: learner transitions per refit
+    refit_in_process: bool = False  #: on-policy: refit in a child process beside the policy update (same numbers, another core)
     relabel: str = "cached"  #: off-policy: every_batch (reference: rescore each minibatch) or cached
     cache_dir: Optional[str] = None  #: expert-net fit cache (default ~/.cache/sbil)
 

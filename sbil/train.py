@@ -125,7 +125,8 @@ def train(cfg: DictConfig, resume: bool = False) -> dict[str, Any]:
         resume_step = int(model.num_timesteps)
         model.set_logger(make_logger(out_dir, resume_step, stdout=verbose >= 2))
 
-        refitter = RewardRefitCallback(reward, cfg.reward.refit_every, cfg.reward.buffer_size, cfg.reward.samples_per_refit, seed=cfg.seed)
+        refitter = RewardRefitCallback(reward, cfg.reward.refit_every, cfg.reward.buffer_size, cfg.reward.samples_per_refit, seed=cfg.seed,
+                                       refit_in_process=cfg.reward.refit_in_process)
         evaluator = EvalCallback(eval_env, cfg.eval.freq, cfg.eval.n_episodes, log_dir=out_dir, verbose=verbose)
         if checkpoint is not None:
             with open(checkpoint[0] / "state.pkl", "rb") as f:

@@ -172,14 +172,14 @@ def main(argv: Sequence[str]) -> int:
     ppo_kwargs = {"n_steps": min(2048, args.ppo_steps // 4), "batch_size": 64, "seed": 0, "device": "cpu"}
 
     # ---- on-policy: PPO, PPO + SMILING, imitation's GAIL around the same PPO ------------------
-    def ppo(with_reward: bool, total: int, probe: Any = None) -> float:
+    def ppo(with_reward: bool, total: int, probe: Any = None, in_process: bool = False) -> float:
         venv = make_vec_env(args.env, 1, seed=0, env_kwargs=env_kwargs)
         rate = RateProbe(args.ppo_warmup if probe is None else 0)
         callbacks = [rate] + ([probe] if probe is not None else [])
         if with_reward:
             reward = smiling(venv, demos, reward_norm="running")
             venv = LearnedRewardVecEnv(venv, reward)
-            callbacks.append(RewardRefitCallback(reward))
+            callbacks.append(RewardRefitCallback(reward, refit_in_process=in_process))
         model = PPO("MlpPolicy", venv, **ppo_kwargs)
         model.learn(total, callback=callbacks)
         return rate.rate()
@@ -235,7 +235,8 @@ def main(argv: Sequence[str]) -> int:
 
     # Interleaved repetitions, best of each: background load hits every variant alike.
     runs = {
-        "ppo_bare": lambda: ppo(False, args.ppo_steps), "ppo_smiling": lambda: ppo(True, args.ppo_steps), "ppo_gail": gail,
+        "ppo_bare": lambda: ppo(False, args.ppo_steps), "ppo_smiling": lambda: ppo(True, args.ppo_steps),
+        "ppo_smiling_child": lambda: ppo(True, args.ppo_steps, in_process=True), "ppo_gail": gail,
         "sac_bare": lambda: sac("bare"), "sac_smiling_relabel": lambda: sac("relabel"), "sac_smiling_cached": lambda: sac("cached"),
     }
     rates: dict[str, list[float]] = {name: [] for name in runs}
@@ -246,6 +247,7 @@ def main(argv: Sequence[str]) -> int:
     results["env_steps_per_second"] = steps
     results["wall_time_ratio"] = {
         "ppo_smiling_over_bare": steps["ppo_bare"] / steps["ppo_smiling"],
+        "ppo_smiling_child_over_bare": steps["ppo_bare"] / steps["ppo_smiling_child"],
         "ppo_gail_over_bare": steps["ppo_bare"] / steps["ppo_gail"],
         "sac_relabel_over_bare": steps["sac_bare"] / steps["sac_smiling_relabel"],
         "sac_cached_over_bare": steps["sac_bare"] / steps["sac_smiling_cached"],
@@ -312,6 +314,7 @@ def main(argv: Sequence[str]) -> int:
         "|---|---|---|",
         f"| PPO | {steps['ppo_bare']:.0f} | 1.00 |",
         f"| PPO + SMILING | {steps['ppo_smiling']:.0f} | {ratio['ppo_smiling_over_bare']:.2f} |",
+        f"| PPO + SMILING, refit in a child process (`refit_in_process`) | {steps['ppo_smiling_child']:.0f} | {ratio['ppo_smiling_child_over_bare']:.2f} |",
         f"| imitation GAIL (same PPO) | {steps['ppo_gail']:.0f} | {ratio['ppo_gail_over_bare']:.2f} |",
         f"| SAC | {steps['sac_bare']:.0f} | 1.00 |",
         f"| SAC + SMILING (relabel every minibatch) | {steps['sac_smiling_relabel']:.0f} | {ratio['sac_relabel_over_bare']:.2f} |",

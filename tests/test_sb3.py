@@ -1,4 +1,5 @@
 import re
+from types import SimpleNamespace
 
 import gymnasium as gym
 import numpy as np
@@ -226,3 +227,41 @@ def test_relabeling_stops_on_non_finite_reward_naming_the_env_step(cached):
     with pytest.raises(SbilError, match=r"stored at env step\(s\) 8\. The reward learner has diverged"):
         for _ in range(50):  # until a minibatch holds the marked transition
             buf.sample(8)
+
+
+def _smiling_ppo(refit_in_process):
+    venv = pendulum_vec(2)
+    reward = SmilingReward(venv.observation_space, venv.action_space, expert_grad_steps=20, batch_size=64, seed=0, device="cpu")
+    demo = np.random.default_rng(0).normal(size=(200, 3)).astype(np.float32)
+    reward.fit_expert(SimpleNamespace(obs=demo, acts=np.zeros((200, 1), np.float32), next_obs=demo), use_cache=False)
+    model = PPO("MlpPolicy", LearnedRewardVecEnv(venv, reward), n_steps=64, batch_size=64, n_epochs=2, seed=0, device="cpu")
+    callback = RewardRefitCallback(reward, buffer_size=1000, samples_per_refit=200, refit_in_process=refit_in_process)
+    return model, reward, callback
+
+
+def test_refits_in_a_child_process_give_the_same_numbers():
+    """refit_in_process moves PPO's refits to another core; policy and both score nets end identical."""
+    import torch
+
+    finals = []
+    for in_process in (True, False):
+        model, reward, callback = _smiling_ppo(in_process)
+        model.learn(384, callback=callback)
+        assert callback.n_refits == 3 and callback._process is None  # all collected, child stopped
+        finals.append((model.policy.state_dict(), reward.learner_net.state_dict(), reward.learner_optimizer.state_dict()["state"], reward.version))
+    assert finals[0][3] == finals[1][3]
+    finals = [f[:3] for f in finals]
+    for a, b in zip(*finals):
+        for key in a:
+            if isinstance(a[key], dict):
+                assert all(torch.equal(a[key][k], b[key][k]) for k in a[key]), key
+            else:
+                assert torch.equal(a[key], b[key]), key
+
+
+def test_a_failing_child_refit_is_reported():
+    model, reward, callback = _smiling_ppo(True)
+    reward.cfg.lr = float("nan")  # the child's copy refuses to load: its error comes back here
+    with pytest.raises(SbilError, match="lr=nan is invalid"):
+        model.learn(256, callback=callback)
+    callback.close()

@@ -166,12 +166,14 @@ def _params(path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("algo", ["sac", "ppo", "sac_subprocess"])
+@pytest.mark.parametrize("algo", ["sac", "ppo", "sac_subprocess", "ppo_refit_in_process"])
 def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, algo):
     extra = {
         "sac": [],
         "ppo": ["--config", "ppo", "algo.kwargs.n_steps=250", "env.n_envs=2", "total_timesteps=2000"],
         "sac_subprocess": ["env.subprocess=true", "env.n_envs=2"],  # env state snapshotted inside the workers
+        "ppo_refit_in_process": ["--config", "ppo", "algo.kwargs.n_steps=250", "env.n_envs=2", "total_timesteps=2000",
+                                 "reward.refit_in_process=true"],  # refits run in a child process
     }[algo]
     whole, _ = run(tmp_path, *extra, name="whole")
     cut = tmp_path / "cut"
