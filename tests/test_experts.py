@@ -29,11 +29,15 @@ def test_shipped_expert_reproduces_its_manifest_return(task):
     if missing_extra(entry["env_id"]):
         pytest.skip(f"{entry['env_id']} needs the {missing_extra(entry['env_id'])} extra")
     model = load_expert_policy(EXPERT_DATA_DIR / entry["policy"], entry["algo"])
-    # Short episodes vary a lot (Pendulum): use them all; 1000-step MuJoCo episodes: a few suffice.
-    n = entry["episodes"] if entry["steps"] // entry["episodes"] <= 200 else 3
+    # Short episodes vary a lot (Pendulum): use them all; 1000-step MuJoCo episodes: a few suffice,
+    # unless the expert itself is erratic (a best-so-far one below its floor): then 10.
+    mean, std = entry["expert_return_mean"], entry["expert_return_std"]
+    noisy = std > 0.05 * abs(mean)
+    n = entry["episodes"] if entry["steps"] // entry["episodes"] <= 200 else (min(10, entry["episodes"]) if noisy else 3)
     episodes = rollout_episodes(model, entry["env_id"], entry["env_kwargs"], n, seed=entry["seed"] + 7)
     ret = np.mean([e["rewards"].sum() for e in episodes])
-    assert abs(ret - entry["expert_return_mean"]) <= 0.10 * abs(entry["expert_return_mean"])
+    # Within 10%, or within 3 standard errors of the expert's own spread when that is wider.
+    assert abs(ret - mean) <= max(0.10 * abs(mean), 3 * std / np.sqrt(n)), (ret, mean, std, n)
 
 
 def test_broken_policy_file_is_named(tmp_path):
