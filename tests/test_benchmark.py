@@ -93,14 +93,16 @@ def test_bad_names_list_the_valid_ones(micro, tmp_path):
         bench.main([f"profile={micro}", "backend=slurm", f"out={tmp_path}", "progress_bar=false"])
 
 
-def test_profiles_plan_shipped_tasks_only():
+def test_profiles_plan_shipped_tasks_only(tmp_path):
     specs = plan_runs(load_profile("quick"), "/tmp/unused")
     assert {s.recipe.task for s in specs} == {"hopper", "halfcheetah"}
     assert len(specs) == 12 and len({(s.recipe.task, s.algo, s.seed) for s in specs}) == 12
     humanoid = plan_runs(load_profile("humanoid"), "/tmp/unused")  # the H1 experts are shipped
     assert {s.env_id for s in humanoid} == {"sbil/H1Walk-v0", "sbil/H1Sit-v0", "sbil/H1Crawl-v0"}
-    with pytest.raises(SbilError, match="no shipped expert data.*train_expert.py ant"):
-        plan_runs(load_profile("standard"), "/tmp/unused", tasks=["ant"])
+    unshipped = tmp_path / "p.yaml"
+    unshipped.write_text("profiles:\n  p:\n    algos: [bc]\n    seeds: [0]\n    tasks:\n      humanoid_sit: {algo: sac, total_timesteps: 1000}\n")
+    with pytest.raises(SbilError, match="no shipped expert data.*train_expert.py humanoid_sit"):
+        plan_runs(load_profile(f"{unshipped}:p"), "/tmp/unused")
 
 
 def test_iqm_and_bootstrap():
