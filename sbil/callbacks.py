@@ -6,10 +6,11 @@ number of parallel envs.
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
@@ -195,6 +196,9 @@ class RewardRefitCallback(BaseCallback):
         refit in a child process (:class:`~sbil.refit_process.RefitProcess`) while the algorithm
         updates its policy and collects the next rollout, and collect it before that rollout is
         scored. Same numbers as refitting in place; the refit's cost moves to another core.
+        ``"auto"`` (default): do so when this process may use at least two CPUs, the reward learner
+        is a :class:`~sbil.rewards.RewardLearner` on the CPU and the system is POSIX; ``False``
+        always refits in place (off-policy algorithms always do).
     """
 
     def __init__(
@@ -205,7 +209,7 @@ class RewardRefitCallback(BaseCallback):
         samples_per_refit: int = 100_000,
         seed: int = 0,
         verbose: int = 0,
-        refit_in_process: bool = False,
+        refit_in_process: Union[bool, str] = "auto",
     ) -> None:
         super().__init__(verbose)
         for name, value in (("refit_every", refit_every), ("buffer_size", buffer_size), ("samples_per_refit", samples_per_refit)):
@@ -215,11 +219,16 @@ class RewardRefitCallback(BaseCallback):
         self.refit_every = int(refit_every)
         self.buffer_size = int(buffer_size)
         self.samples_per_refit = int(samples_per_refit)
-        self.refit_in_process = bool(refit_in_process)
+        if refit_in_process not in (True, False, "auto"):
+            raise SbilError(f"RewardRefitCallback: refit_in_process={refit_in_process!r} is invalid; it must be True, False or 'auto'.")
+        self.refit_in_process: Union[bool, str] = refit_in_process
+        self._in_process = False  # what refit_in_process resolved to for this training run
         self._process: Any = None  # a RefitProcess, started when training starts
         self.rng = np.random.default_rng(seed)
         self.pos = 0
         self.full = False
+        self.added = 0  # transitions ever added (the child process mirrors the ring by it)
+        self._generation = 0  # changes whenever self.data is replaced
         self.data: dict[str, np.ndarray] = {}
         self.n_refits = 0
         self._on_policy = True
@@ -244,10 +253,27 @@ class RewardRefitCallback(BaseCallback):
             self._allocate(self.model.observation_space.shape, self.model.action_space.shape)
         self._last_refit_step = self.num_timesteps
         self._deferred = self._find_deferrable_wrapper() if self._on_policy else None
+        self._in_process = self._deferred is not None and self._resolve_in_process()
         if self._deferred is not None:
             self._deferred.defer = True
-            if self.refit_in_process and self._process is None:
-                self._process = self._start_process()  # it imports torch during the first rollout
+        if self._in_process and self._process is None:
+            self._process = self._start_process()  # it imports torch during the first rollout
+
+    def _resolve_in_process(self) -> bool:
+        if self.refit_in_process is False:
+            return False
+        from sbil.refit_process import why_not_in_child
+
+        reason = why_not_in_child(self.reward)
+        if self.refit_in_process is True:
+            if reason:
+                raise SbilError(f"refit_in_process=True: {reason} Use refit_in_process=False (or 'auto', which refits in place then).")
+            return True
+        try:
+            cpus = len(os.sched_getaffinity(0))
+        except AttributeError:  # not Linux
+            cpus = os.cpu_count() or 1
+        return reason is None and cpus >= 2
 
     def _find_deferrable_wrapper(self) -> Any:
         from stable_baselines3.common.vec_env import VecEnvWrapper, VecNormalize
@@ -302,7 +328,7 @@ class RewardRefitCallback(BaseCallback):
             self.wait()  # the previous rollout's refit, if it ran in the child process
             self._score_rollout()
         if self._on_policy:
-            self.refit(background=self.refit_in_process and self._deferred is not None)
+            self.refit(background=self._in_process)
 
     def _score_rollout(self) -> None:
         """Deferred mode: score the finished rollout in one call, then redo SB3's advantages."""
@@ -321,6 +347,7 @@ class RewardRefitCallback(BaseCallback):
 
     def _allocate(self, obs_shape: tuple[int, ...], act_shape: tuple[int, ...]) -> None:
         n = self.buffer_size
+        self._generation += 1
         self.data = {
             "obs": np.zeros((n, *obs_shape), np.float32),
             "acts": np.zeros((n, *act_shape), np.float32),
@@ -355,6 +382,7 @@ class RewardRefitCallback(BaseCallback):
         self.data["dones"][idx] = dones
         self.full = self.full or self.pos + n >= self.buffer_size
         self.pos = int((self.pos + n) % self.buffer_size)
+        self.added += n
 
     @property
     def size(self) -> int:
@@ -371,23 +399,20 @@ class RewardRefitCallback(BaseCallback):
         if self.size == 0:
             return {}
         idx = self.rng.choice(self.size, size=min(self.samples_per_refit, self.size), replace=False)
-        batch = [self.data[k][idx] for k in ("obs", "acts", "next_obs", "dones")]
         if background:
             if self._process is None:
                 self._process = self._start_process()
-            self._process.submit(self.reward, batch)
+            self._process.submit(self.reward, self.data, self.pos, self.added, self._generation, idx)
             return {}
         t0 = time.perf_counter()
-        stats = self.reward.update(*batch)
+        stats = self.reward.update(*(self.data[k][idx] for k in ("obs", "acts", "next_obs", "dones")))
         return self._log_refit(stats, time.perf_counter() - t0)
 
     @staticmethod
     def _start_process() -> Any:
-        import torch as th
-
         from sbil.refit_process import RefitProcess
 
-        return RefitProcess(threads=th.get_num_threads())
+        return RefitProcess(threads=1)
 
     def wait(self) -> dict[str, float]:
         """Finish a refit running in the child process and log it; a no-op when none runs."""
@@ -432,3 +457,4 @@ class RewardRefitCallback(BaseCallback):
         self._last_refit_step = int(state["last_refit_step"])
         self.rng.bit_generator.state = state["rng"]
         self.data = {k: np.asarray(v) for k, v in state["data"].items()}
+        self._generation += 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, Union
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -54,7 +54,7 @@ class RewardConfig:
     refit_every: int = 1000  #: env steps between learner-net refits (off-policy; on-policy: every rollout)
     buffer_size: int = 200_000  #: learner transitions kept for refits
     samples_per_refit: int = 100_000  #: learner transitions per refit
-    refit_in_process: bool = False  #: on-policy: refit in a child process beside the policy update (same numbers, another core)
+    refit_in_process: str = "auto"  #: on-policy: refit in a child process beside the policy update (same numbers, another core): auto (when 2+ CPUs), true or false
     relabel: str = "cached"  #: off-policy: every_batch (reference: rescore each minibatch) or cached
     cache_dir: Optional[str] = None  #: expert-net fit cache (default ~/.cache/sbil)
 
@@ -152,6 +152,7 @@ def validate(cfg: DictConfig) -> None:
         ("reward.learner", cfg.reward.learner in REWARD_LEARNERS, f"one of {', '.join(REWARD_LEARNERS)}"),
         ("reward.reward_norm", cfg.reward.reward_norm in ("none", "batch", "running"), "none, batch or running"),
         ("reward.relabel", cfg.reward.relabel in ("every_batch", "cached"), "every_batch or cached"),
+        ("reward.refit_in_process", str(cfg.reward.refit_in_process).lower() in ("auto", "true", "false"), "auto, true or false"),
         ("reward.refit_every", cfg.reward.refit_every >= 1, ">= 1"),
         ("reward.buffer_size", cfg.reward.buffer_size >= 1, ">= 1"),
         ("reward.samples_per_refit", cfg.reward.samples_per_refit >= 1, ">= 1"),
@@ -165,3 +166,13 @@ def validate(cfg: DictConfig) -> None:
             value = OmegaConf.select(cfg, key)
             raise SbilError(f"Config value {key}={value!r} is out of range: it must be {valid}.")
     SmilingConfig(**OmegaConf.to_container(cfg.reward.smiling)).validate()
+
+
+def refit_in_process_value(value: Any) -> Union[bool, str]:
+    """``reward.refit_in_process`` as :class:`~sbil.callbacks.RewardRefitCallback` takes it: ``"auto"``, True or False.
+
+    The key is a string so that ``auto`` fits beside ``true`` / ``false`` (a YAML or command-line
+    boolean arrives as ``"True"`` / ``"False"``).
+    """
+    text = str(value).lower()
+    return "auto" if text == "auto" else text == "true"

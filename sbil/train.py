@@ -21,6 +21,7 @@ from sbil.buffers import RelabelingReplayBuffer
 from sbil.callbacks import CheckpointCallback, EvalCallback, RewardRefitCallback
 from sbil.checkpoint import latest_checkpoint, require_checkpoint, save_checkpoint
 from sbil.cli import set_threads
+from sbil.config import refit_in_process_value
 from sbil.data import load_demos, read_manifest
 from sbil.envs import make_vec_env
 from sbil.envstate import get_run_state, set_run_envs, set_run_rngs
@@ -126,7 +127,7 @@ def train(cfg: DictConfig, resume: bool = False) -> dict[str, Any]:
         model.set_logger(make_logger(out_dir, resume_step, stdout=verbose >= 2))
 
         refitter = RewardRefitCallback(reward, cfg.reward.refit_every, cfg.reward.buffer_size, cfg.reward.samples_per_refit, seed=cfg.seed,
-                                       refit_in_process=cfg.reward.refit_in_process)
+                                       refit_in_process=refit_in_process_value(cfg.reward.refit_in_process))
         evaluator = EvalCallback(eval_env, cfg.eval.freq, cfg.eval.n_episodes, log_dir=out_dir, verbose=verbose)
         if checkpoint is not None:
             with open(checkpoint[0] / "state.pkl", "rb") as f:

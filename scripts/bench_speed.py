@@ -6,11 +6,13 @@
     python scripts/bench_speed.py --memory-only --memory-steps 1000000   # RSS of a 1M-step PPO + SMILING run -> memory.{json,md}
 
 Learner speed (Hopper-v5, random-policy demos: this measures cost, not imitation): env steps/s of
-bare PPO, PPO + SMILING and imitation's GAIL around the same PPO; bare SAC and SAC + SMILING
-(relabeling every minibatch, and cached). Both are taken in the steady state of a long run, where
-SMILING costs the most: PPO rates count only the rollouts after ``--ppo-warmup`` env steps (by then
-each refit draws its full ``samples_per_refit``), and SAC starts from a replay buffer prefilled
-with ``--sac-prefill`` random transitions (refits at full size; the reward cache mostly misses).
+bare PPO, PPO + SMILING (refits in a child process, the default where two CPUs are free, and in
+place) and imitation's GAIL around the same PPO; bare SAC and SAC + SMILING (relabeling every
+minibatch, and cached). Both are taken in the steady state of a long run, where SMILING costs the
+most: SMILING's learner-transition buffer (and SAC's replay buffer) starts prefilled with
+``--prefill`` random transitions, so every refit draws its full ``samples_per_refit`` (and the SAC
+reward cache mostly misses); PPO rates count only the rollouts after ``--ppo-warmup`` env steps
+(past the child process's start-up).
 Estimator speed and fidelity (HalfCheetah-v5 with the shipped expert demos, so the states are
 distinct and the expert net is real): states/s of the reference configuration (500 evenly spaced t
 per state, 1024 states) and of our default, and the default's Spearman rank correlation and
@@ -22,6 +24,7 @@ Memory: resident set size of a PPO + SMILING run at 100k steps and at the end (`
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import resource
 import tempfile
@@ -130,7 +133,7 @@ def prefill(buffer: Any, data: dict[str, np.ndarray]) -> None:
     """Add transitions to a one-env SB3 replay buffer through its own ``add``, as SAC would."""
     n = len(data["obs"])
     if n > buffer.buffer_size:
-        raise SbilError(f"--sac-prefill {n} exceeds the replay buffer size {buffer.buffer_size}.")
+        raise SbilError(f"--prefill {n} exceeds the replay buffer size {buffer.buffer_size}.")
     for i in range(n):
         step = slice(i, i + 1)
         buffer.add(data["obs"][step], data["next_obs"][step], data["action"][step], data["reward"][step], data["done"][step],
@@ -141,10 +144,11 @@ def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="Hopper-v5", help="env of the learner-speed runs")
     parser.add_argument("--estimator-task", default="halfcheetah", help="shipped task whose expert demos the estimator part uses")
-    parser.add_argument("--ppo-steps", type=int, default=122_880, help="env steps of each PPO run")
-    parser.add_argument("--ppo-warmup", type=int, default=100_000, help="PPO rates count only rollouts after this many steps")
+    parser.add_argument("--ppo-steps", type=int, default=40_960, help="env steps of each PPO run")
+    parser.add_argument("--ppo-warmup", type=int, default=8_192, help="PPO rates count only rollouts after this many steps")
     parser.add_argument("--sac-steps", type=int, default=3_000, help="timed env steps of each SAC run")
-    parser.add_argument("--sac-prefill", type=int, default=100_000, help="random transitions in the replay buffer before SAC runs")
+    parser.add_argument("--prefill", type=int, default=100_000,
+                        help="random transitions in SMILING's learner buffer and SAC's replay buffer before each run")
     parser.add_argument("--states", type=int, default=1024)
     parser.add_argument("--memory-steps", type=int, default=0, help="also run PPO + SMILING this long and report RSS (0: skip)")
     parser.add_argument("--repeats", type=int, default=2, help="interleaved repetitions of each learner run (best is kept)")
@@ -154,7 +158,7 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--out", type=Path, default=Path("results/speed"))
     args = parser.parse_args(argv)
     if args.quick:
-        args.ppo_steps, args.ppo_warmup, args.sac_steps, args.sac_prefill, args.states, args.repeats = 2048, 1024, 300, 1000, 128, 1
+        args.ppo_steps, args.ppo_warmup, args.sac_steps, args.prefill, args.states, args.repeats = 2048, 1024, 300, 1000, 128, 1
     set_threads(args.threads)
     env_kwargs = {"terminate_when_unhealthy": False} if args.env.split("-")[0] in ("Hopper", "Walker2d", "Ant") else {}
     episodes = rollout_episodes(None, args.env, env_kwargs, 2 if args.quick else 5, seed=0)
@@ -168,15 +172,23 @@ def main(argv: Sequence[str]) -> int:
     results: dict[str, Any] = {"env": args.env, "threads": args.threads, "machine": platform.processor() or platform.machine()}
     ppo_kwargs = {"n_steps": min(2048, args.ppo_steps // 4), "batch_size": 64, "seed": 0, "device": "cpu"}
 
+    prefill_data = random_transitions(args.env, env_kwargs, args.prefill)
+
+    def refitter(reward: SmilingReward, **kw: Any) -> RewardRefitCallback:
+        callback = RewardRefitCallback(reward, **kw)
+        callback.add_transitions(prefill_data["obs"], prefill_data["action"], prefill_data["next_obs"], prefill_data["done"])
+        return callback
+
     # ---- on-policy: PPO, PPO + SMILING, imitation's GAIL around the same PPO ------------------
-    def ppo(with_reward: bool, total: int, probe: Any = None, in_process: bool = False) -> float:
+    def ppo(with_reward: bool, total: int, probe: Any = None, in_process: bool | str = "auto") -> float:
         venv = make_vec_env(args.env, 1, seed=0, env_kwargs=env_kwargs)
         rate = RateProbe(args.ppo_warmup if probe is None else 0)
         callbacks = [rate] + ([probe] if probe is not None else [])
         if with_reward:
             reward = smiling(venv, demos, reward_norm="running")
             venv = LearnedRewardVecEnv(venv, reward)
-            callbacks.append(RewardRefitCallback(reward, refit_in_process=in_process))
+            # The memory run starts empty: its point is that the buffer stays bounded as it fills.
+            callbacks.append(refitter(reward, refit_in_process=in_process) if probe is None else RewardRefitCallback(reward))
         model = PPO("MlpPolicy", venv, **ppo_kwargs)
         model.learn(total, callback=callbacks)
         return rate.rate()
@@ -198,8 +210,6 @@ def main(argv: Sequence[str]) -> int:
         return (marks[-1][0] - start[0]) / (marks[-1][1] - start[1])
 
     # ---- off-policy: SAC ----------------------------------------------------------------------
-    sac_data = random_transitions(args.env, env_kwargs, args.sac_prefill)
-
     def sac(mode: str) -> float:
         venv = make_vec_env(args.env, 1, seed=0, env_kwargs=env_kwargs)
         kwargs: dict[str, Any] = {}
@@ -207,10 +217,9 @@ def main(argv: Sequence[str]) -> int:
         if mode != "bare":
             reward = smiling(venv, demos, reward_norm="batch")
             kwargs = {"replay_buffer_class": RelabelingReplayBuffer, "replay_buffer_kwargs": {"cached": mode == "cached"}}
-            callback = RewardRefitCallback(reward, refit_every=1000)
-            callback.add_transitions(sac_data["obs"], sac_data["action"], sac_data["next_obs"], sac_data["done"])
+            callback = refitter(reward, refit_every=1000)
         model = SAC("MlpPolicy", venv, learning_starts=0, seed=0, device="cpu", **kwargs)
-        prefill(model.replay_buffer, sac_data)
+        prefill(model.replay_buffer, prefill_data)
         return args.sac_steps / timed(lambda: model.learn(args.sac_steps, callback=callback))
 
     if args.memory_only:
@@ -233,7 +242,7 @@ def main(argv: Sequence[str]) -> int:
     # Interleaved repetitions, best of each: background load hits every variant alike.
     runs = {
         "ppo_bare": lambda: ppo(False, args.ppo_steps), "ppo_smiling": lambda: ppo(True, args.ppo_steps),
-        "ppo_smiling_child": lambda: ppo(True, args.ppo_steps, in_process=True), "ppo_gail": gail,
+        "ppo_smiling_in_place": lambda: ppo(True, args.ppo_steps, in_process=False), "ppo_gail": gail,
         "sac_bare": lambda: sac("bare"), "sac_smiling_relabel": lambda: sac("relabel"), "sac_smiling_cached": lambda: sac("cached"),
     }
     rates: dict[str, list[float]] = {name: [] for name in runs}
@@ -244,7 +253,7 @@ def main(argv: Sequence[str]) -> int:
     results["env_steps_per_second"] = steps
     results["wall_time_ratio"] = {
         "ppo_smiling_over_bare": steps["ppo_bare"] / steps["ppo_smiling"],
-        "ppo_smiling_child_over_bare": steps["ppo_bare"] / steps["ppo_smiling_child"],
+        "ppo_smiling_in_place_over_bare": steps["ppo_bare"] / steps["ppo_smiling_in_place"],
         "ppo_gail_over_bare": steps["ppo_bare"] / steps["ppo_gail"],
         "sac_relabel_over_bare": steps["sac_bare"] / steps["sac_smiling_relabel"],
         "sac_cached_over_bare": steps["sac_bare"] / steps["sac_smiling_cached"],
@@ -303,15 +312,16 @@ def main(argv: Sequence[str]) -> int:
     lines = [
         f"# Speed on {args.env} ({args.threads} thread(s), measured side by side in one run, best of {args.repeats} interleaved repetitions)",
         "",
-        f"Steady state of a long run: PPO rates over the rollouts after {args.ppo_warmup:,} env steps (of {args.ppo_steps:,}; "
-        f"SMILING refits at full size); SAC over {args.sac_steps:,} steps from a replay buffer prefilled with "
-        f"{args.sac_prefill:,} random transitions.",
+        f"Steady state of a long run: SMILING's learner buffer (and SAC's replay buffer) prefilled with {args.prefill:,} random "
+        f"transitions, so every refit is full size; PPO rates over the rollouts after {args.ppo_warmup:,} env steps "
+        f"(of {args.ppo_steps:,}); SAC over {args.sac_steps:,} steps. "
+        f"{os.cpu_count()} CPUs; PPO + SMILING refits in a child process by default where two are free.",
         "",
         "| run | env steps/s | wall time vs bare |",
         "|---|---|---|",
         f"| PPO | {steps['ppo_bare']:.0f} | 1.00 |",
-        f"| PPO + SMILING | {steps['ppo_smiling']:.0f} | {ratio['ppo_smiling_over_bare']:.2f} |",
-        f"| PPO + SMILING, refit in a child process (`refit_in_process`) | {steps['ppo_smiling_child']:.0f} | {ratio['ppo_smiling_child_over_bare']:.2f} |",
+        f"| PPO + SMILING (default: refits in a child process) | {steps['ppo_smiling']:.0f} | {ratio['ppo_smiling_over_bare']:.2f} |",
+        f"| PPO + SMILING, refits in place (`refit_in_process=False`) | {steps['ppo_smiling_in_place']:.0f} | {ratio['ppo_smiling_in_place_over_bare']:.2f} |",
         f"| imitation GAIL (same PPO) | {steps['ppo_gail']:.0f} | {ratio['ppo_gail_over_bare']:.2f} |",
         f"| SAC | {steps['sac_bare']:.0f} | 1.00 |",
         f"| SAC + SMILING (relabel every minibatch) | {steps['sac_smiling_relabel']:.0f} | {ratio['sac_relabel_over_bare']:.2f} |",

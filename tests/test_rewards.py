@@ -173,6 +173,9 @@ def test_gail_reward_is_a_peer(box2, tmp_path):
     np.testing.assert_allclose(rewards_of(loaded, b), rewards_of(gail, b), rtol=1e-6)
     with pytest.raises(SbilError, match="no expert demos"):
         loaded.update(b.obs, b.acts, b.next_obs, b.dones)
+    # The minibatch sampler is part of the saved state: a reloaded learner refits exactly like the original.
+    loaded.fit_expert(toy_batch(0.0))
+    assert loaded.update(b.obs, b.acts, b.next_obs, b.dones) == gail.update(b.obs, b.acts, b.next_obs, b.dones)
 
 
 @pytest.mark.parametrize("kind", ["mlp", "linear"])

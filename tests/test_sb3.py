@@ -1,4 +1,6 @@
 import re
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import gymnasium as gym
@@ -229,25 +231,30 @@ def test_relabeling_stops_on_non_finite_reward_naming_the_env_step(cached):
             buf.sample(8)
 
 
-def _smiling_ppo(refit_in_process):
+def _smiling_ppo(refit_in_process, buffer_size=1000, samples_per_refit=200):
     venv = pendulum_vec(2)
     reward = SmilingReward(venv.observation_space, venv.action_space, expert_grad_steps=20, batch_size=64, seed=0, device="cpu")
     demo = np.random.default_rng(0).normal(size=(200, 3)).astype(np.float32)
     reward.fit_expert(SimpleNamespace(obs=demo, acts=np.zeros((200, 1), np.float32), next_obs=demo), use_cache=False)
     model = PPO("MlpPolicy", LearnedRewardVecEnv(venv, reward), n_steps=64, batch_size=64, n_epochs=2, seed=0, device="cpu")
-    callback = RewardRefitCallback(reward, buffer_size=1000, samples_per_refit=200, refit_in_process=refit_in_process)
+    callback = RewardRefitCallback(reward, buffer_size=buffer_size, samples_per_refit=samples_per_refit, refit_in_process=refit_in_process)
     return model, reward, callback
 
 
 def test_refits_in_a_child_process_give_the_same_numbers():
-    """refit_in_process moves PPO's refits to another core; policy and both score nets end identical."""
+    """refit_in_process moves PPO's refits to another core; policy and both score nets end identical,
+    through a prefilled buffer, a ring that wraps (the child mirrors it) and a second learn() (a new child)."""
     import torch
 
+    prefill = np.random.default_rng(1).normal(size=(150, 3)).astype(np.float32)
     finals = []
     for in_process in (True, False):
-        model, reward, callback = _smiling_ppo(in_process)
+        model, reward, callback = _smiling_ppo(in_process, buffer_size=200, samples_per_refit=100)
+        callback.add_transitions(prefill, np.zeros((150, 1), np.float32), prefill, np.zeros(150, bool))
         model.learn(384, callback=callback)
         assert callback.n_refits == 3 and callback._process is None  # all collected, child stopped
+        model.learn(256, callback=callback, reset_num_timesteps=False)
+        assert callback.n_refits == 5 and callback.added == 150 + 640
         finals.append((model.policy.state_dict(), reward.learner_net.state_dict(), reward.learner_optimizer.state_dict()["state"], reward.version))
     assert finals[0][3] == finals[1][3]
     finals = [f[:3] for f in finals]
@@ -257,6 +264,52 @@ def test_refits_in_a_child_process_give_the_same_numbers():
                 assert all(torch.equal(a[key][k], b[key][k]) for k in a[key]), key
             else:
                 assert torch.equal(a[key], b[key]), key
+
+
+def test_refit_in_process_auto_falls_back_and_true_explains(tmp_path):
+    """'auto' refits in place for learners a child cannot rebuild; True says why it cannot."""
+    venv = pendulum_vec(1)
+    custom = ObsSum(venv.observation_space, venv.action_space)  # not portable_update
+    model = PPO("MlpPolicy", LearnedRewardVecEnv(venv, custom), n_steps=32, batch_size=32, n_epochs=1, seed=0, device="cpu")
+    auto = RewardRefitCallback(custom, buffer_size=100, samples_per_refit=10)
+    model.learn(32, callback=auto)
+    assert auto.n_refits == 1 and not auto._in_process and custom.updates == 1
+    with pytest.raises(SbilError, match="ObsSum does not declare portable_update"):
+        model.learn(32, callback=RewardRefitCallback(custom, refit_in_process=True))
+
+    class LocalSmiling(SmilingReward):  # portable, but a child process cannot import it
+        pass
+
+    local = LocalSmiling(venv.observation_space, venv.action_space, device="cpu")
+    with pytest.raises(SbilError, match="cannot import .*LocalSmiling.*define it in an importable module"):
+        RewardRefitCallback(local, refit_in_process=True)._resolve_in_process()
+    assert RewardRefitCallback(local)._resolve_in_process() is False
+    with pytest.raises(SbilError, match="refit_in_process='yes' is invalid"):
+        RewardRefitCallback(local, refit_in_process="yes")
+
+
+def test_child_refits_work_from_a_script_without_a_main_guard(tmp_path):
+    """The child is not a multiprocessing spawn: a plain top-level script (no __main__ guard) works."""
+    script = tmp_path / "plain.py"
+    script.write_text(
+        "import numpy as np\n"
+        "from types import SimpleNamespace\n"
+        "from stable_baselines3 import PPO\n"
+        "from stable_baselines3.common.env_util import make_vec_env\n"
+        "from sbil.callbacks import RewardRefitCallback\n"
+        "from sbil.rewards import SmilingReward\n"
+        "from sbil.wrappers import LearnedRewardVecEnv\n"
+        "env = make_vec_env('Pendulum-v1', n_envs=1, seed=0)\n"
+        "reward = SmilingReward(env.observation_space, env.action_space, expert_grad_steps=5, device='cpu')\n"
+        "demo = np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32)\n"
+        "reward.fit_expert(SimpleNamespace(obs=demo, acts=np.zeros((50, 1), np.float32), next_obs=demo), use_cache=False)\n"
+        "callback = RewardRefitCallback(reward, samples_per_refit=64, refit_in_process=True)\n"
+        "PPO('MlpPolicy', LearnedRewardVecEnv(env, reward), n_steps=64, batch_size=64, n_epochs=1, device='cpu').learn(192, callback=callback)\n"
+        "print('refits', callback.n_refits)\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "refits 3" in done.stdout
 
 
 def test_a_failing_child_refit_is_reported():

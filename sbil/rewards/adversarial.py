@@ -101,8 +101,10 @@ class GailReward(RewardLearner):
         return {**super().config(), "use_action": self.use_action, "lr": self.lr, "n_disc_updates": self.n_disc_updates, "batch_size": self.batch_size, "seed": self.seed}
 
     def _state(self) -> dict[str, Any]:
-        return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict()}
+        return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(), "rng": self.rng.bit_generator.state}
 
     def _load_state(self, state: dict[str, Any]) -> None:
         self.net.load_state_dict(state["net"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if "rng" in state:  # files saved before the sampler's state was kept lack it
+            self.rng.bit_generator.state = state["rng"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 import importlib
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 import numpy as np
 import torch as th
@@ -81,6 +81,11 @@ class RewardLearner(abc.ABC):
         self.reward_stats = RunningMeanStd(shape=())
         #: increases by one each time the reward function changes (caches key on it)
         self.version = 0
+
+    #: True when :meth:`update` needs nothing but :meth:`_state` and its arguments, so that a copy
+    #: rebuilt from :meth:`save` refits exactly like the original: then
+    #: :class:`~sbil.callbacks.RewardRefitCallback` may run refits in a child process.
+    portable_update: ClassVar[bool] = False
 
     # ---- what a subclass provides -------------------------------------------------------------
     @abc.abstractmethod

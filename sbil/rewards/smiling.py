@@ -129,6 +129,8 @@ class SmilingReward(RewardLearner):
     :param kwargs: shortcuts for :class:`SmilingConfig` fields, e.g. ``use_action=True``.
     """
 
+    portable_update = True  # nets, optimiser, input statistics and RNGs are all in _state()
+
     def __init__(
         self,
         observation_space: spaces.Space,
