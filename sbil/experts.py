@@ -98,8 +98,9 @@ def train_expert(
     :param resume: continue from the latest valid checkpoint in ``out_dir``.
     :param n_timesteps: override the recipe's budget (total env steps, including any done).
     :param init_from: start a new run from this SB3 policy file (its weights, optimiser and step
-        count; for off-policy algorithms the empty replay buffer is refilled with 10k steps of the
-        loaded policy before training): how a run continues on a machine that lost its checkpoints.
+        count; for off-policy algorithms the empty replay buffer is first refilled with the recipe's
+        ``learning_starts`` steps of the loaded policy's own stochastic actions, without updates): how
+        a run continues on a machine that lost its checkpoints.
     :return: a summary with the final and best evaluation returns.
     """
     out_dir = Path(out_dir)
@@ -131,7 +132,14 @@ def train_expert(
             load_expert_policy(init_from, cfg.algo)  # a readable error for a missing or broken file
             model = algo_cls.load(init_from, env=env, device=device, tensorboard_log=str(out_dir / "tb"))
             if isinstance(model, OffPolicyAlgorithm):
-                model.learning_starts = model.num_timesteps + 10_000
+                # SB3 acts uniformly at random below learning_starts; a trained critic updated on
+                # such data first collapses the policy (measured on Ant: 2028 -> 100 in 20k steps).
+                # So the refill uses the loaded policy's own actions, with updates switched off.
+                model.learning_starts = model.num_timesteps
+                gradient_steps, model.gradient_steps = model.gradient_steps, 0
+                refill = min(int(cfg.hyperparams.get("learning_starts", 100)), max(total - model.num_timesteps, 0))
+                model.learn(refill, reset_num_timesteps=False, progress_bar=progress_bar, tb_log_name="run")
+                model.gradient_steps = gradient_steps
             atomic_write_json(out_dir / "config.json", {"seed": seed, "n_timesteps": total, "init_from": str(init_from), **dataclasses.asdict(cfg)})
             print(f"Starting {cfg.task} expert from {init_from} ({model.num_timesteps} env steps).")
         else:

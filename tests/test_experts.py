@@ -90,12 +90,19 @@ def test_train_expert_resume_is_exact(tmp_path):
 
 def test_train_expert_init_from_a_policy_file(tmp_path):
     """A machine that lost its checkpoints continues from the shipped (or any) policy file."""
+    import torch
+    from stable_baselines3.common.save_util import load_from_zip_file
+
     train_expert = load_script("train_expert")
     first, second = tmp_path / "first", tmp_path / "second"
     common = ["pendulum", "--no-progress", "--threads", "1"]
     assert train_expert.main([*common, "--out", str(first), "--steps", "600"]) == 0
     policy = next((first / "checkpoints").iterdir()) / "model.zip"
-    assert train_expert.main([*common, "--out", str(second), "--steps", "900", "--init-from", str(policy)]) == 0
-    assert json.loads((second / "result.json").read_text())["n_timesteps"] == 900
+    # 500 steps refill the replay buffer with the loaded policy's actions (no updates), then it trains on.
+    assert train_expert.main([*common, "--out", str(second), "--steps", "1300", "--init-from", str(policy)]) == 0
+    assert json.loads((second / "result.json").read_text())["n_timesteps"] == 1300
+    final = load_from_zip_file(next((second / "checkpoints").iterdir()) / "model.zip")[1]["policy"]
+    loaded = load_from_zip_file(policy)[1]["policy"]
+    assert any(not torch.equal(final[k], loaded[k]) for k in loaded)
     with pytest.raises(SbilError, match="does not exist"):
         train_expert.main([*common, "--out", str(tmp_path / "third"), "--init-from", str(tmp_path / "nope.zip")])
