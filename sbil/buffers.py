@@ -29,7 +29,9 @@ class RelabelingReplayBuffer(ReplayBuffer):
     - ``cached=False`` (the SMILING reference): every sampled minibatch is scored afresh.
     - ``cached=True``: raw rewards are stored per buffer slot with the learner's ``version`` and
       recomputed only when the learner has changed since, so each slot costs at most one
-      evaluation per refit. Normalisation is still applied per sample call.
+      evaluation per refit. Normalisation is still applied per sample call. With SMILING's default
+      ``qmc`` estimator the raw reward is a fixed function of the transition between refits, so
+      both modes give the same rewards; the cache only saves time.
 
     Off-policy SB3 algorithms store actions rescaled to [-1, 1]; they are mapped back to env units
     before scoring, so state-action rewards see the same actions as the demos.

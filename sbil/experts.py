@@ -89,6 +89,7 @@ def train_expert(
     device: str = "auto",
     verbose: int = 1,
     init_from: Optional[Path] = None,
+    refill_steps: Optional[int] = None,
 ) -> dict[str, Any]:
     """Train (or resume) an expert and return its final evaluation.
 
@@ -101,6 +102,8 @@ def train_expert(
         count; for off-policy algorithms the empty replay buffer is first refilled with the recipe's
         ``learning_starts`` steps of the loaded policy's own stochastic actions, without updates): how
         a run continues on a machine that lost its checkpoints.
+    :param refill_steps: with ``init_from``, how many steps refill the replay buffer (default: the
+        recipe's ``learning_starts``). More make the restarted critic's data less narrow.
     :return: a summary with the final and best evaluation returns.
     """
     out_dir = Path(out_dir)
@@ -137,7 +140,10 @@ def train_expert(
                 # So the refill uses the loaded policy's own actions, with updates switched off.
                 model.learning_starts = model.num_timesteps
                 gradient_steps, model.gradient_steps = model.gradient_steps, 0
-                refill = min(int(cfg.hyperparams.get("learning_starts", 100)), max(total - model.num_timesteps, 0))
+                wanted = refill_steps if refill_steps is not None else int(cfg.hyperparams.get("learning_starts", 100))
+                if wanted < 0:
+                    raise SbilError(f"refill_steps must be >= 0, got {wanted}.")
+                refill = min(wanted, max(total - model.num_timesteps, 0))
                 model.learn(refill, reset_num_timesteps=False, progress_bar=progress_bar, tb_log_name="run")
                 model.gradient_steps = gradient_steps
             atomic_write_json(out_dir / "config.json", {"seed": seed, "n_timesteps": total, "init_from": str(init_from), **dataclasses.asdict(cfg)})

@@ -53,7 +53,12 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         self.steps = 0
         #: set by RewardRefitCallback: record transitions, score them at rollout end
         self.defer = False
-        self._record: list[tuple[np.ndarray, ...]] = []
+        # Deferred mode records into arrays that grow by doubling (one rollout's worth, reused):
+        # a few array writes per step, and a rollout is a slice, not a stack of per-step tuples.
+        self._record: dict[str, np.ndarray] = {}
+        #: env steps (rows of ``num_envs`` transitions) recorded since the last :meth:`pop_rollout`
+        self.n_recorded = 0
+        self._zeros = np.zeros(self.num_envs, np.float32)
 
     def reset(self) -> VecEnvObs:
         obs = self.venv.reset()
@@ -73,14 +78,14 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         self._check_finite(obs, "observation")
         if self._last_obs is None or self._actions is None:
             raise SbilError("LearnedRewardVecEnv.step called before reset(). Reset the env first.")
-        next_obs = np.array(obs, copy=True)
-        for i, done in enumerate(dones):
-            if done and "terminal_observation" in infos[i]:
-                next_obs[i] = infos[i]["terminal_observation"]
         if self.defer:
-            self._record.append((self._last_obs, self._actions.astype(np.float32), next_obs, np.asarray(dones, bool)))
-            self._last_obs = np.asarray(obs)
-            return obs, np.zeros(self.num_envs, np.float32), dones, infos
+            self._record_step(obs, dones, infos)
+            self._last_obs = obs
+            return obs, self._zeros.copy(), dones, infos
+        next_obs = np.array(obs, copy=True)
+        for i in np.flatnonzero(dones):
+            if "terminal_observation" in infos[i]:
+                next_obs[i] = infos[i]["terminal_observation"]
         rewards = self.score(self._last_obs[None], self._actions[None], next_obs[None], np.asarray(dones, bool)[None])[0]
         self._learned_returns += rewards
         self._lengths += 1
@@ -94,12 +99,41 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         self._last_obs = np.asarray(obs)
         return obs, rewards, dones, infos
 
+    def _record_step(self, obs: np.ndarray, dones: np.ndarray, infos: list) -> None:
+        n = self.n_recorded
+        if n == len(self._record.get("dones", ())):
+            self._grow(max(64, 2 * n), obs)
+        rec = self._record
+        rec["obs"][n] = self._last_obs
+        rec["acts"][n] = self._actions
+        rec["next_obs"][n] = obs
+        rec["dones"][n] = dones
+        for i in np.flatnonzero(dones):  # a finished episode's real last observation, not the reset one
+            if "terminal_observation" in infos[i]:
+                rec["next_obs"][n, i] = infos[i]["terminal_observation"]
+        self.n_recorded = n + 1
+
+    def _grow(self, steps: int, obs: np.ndarray) -> None:
+        shapes = {"obs": obs.shape, "acts": np.shape(self._actions), "next_obs": obs.shape, "dones": (self.num_envs,)}
+        grown = {key: np.zeros((steps, *shape), bool if key == "dones" else np.float32) for key, shape in shapes.items()}
+        for key, arr in self._record.items():
+            grown[key][: len(arr)] = arr
+        self._record = grown
+
+    def recorded(self, start: int = 0, stop: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Deferred mode: recorded env steps ``start:stop`` as ``(obs, acts, next_obs, dones)`` views, each ``(steps, n_envs, ...)``."""
+        stop = self.n_recorded if stop is None else stop
+        if not self._record:
+            return tuple(np.zeros((0, self.num_envs)) for _ in range(4))  # type: ignore[return-value]
+        return tuple(self._record[key][start:stop] for key in ("obs", "acts", "next_obs", "dones"))  # type: ignore[return-value]
+
     def pop_rollout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
         """Deferred mode: the recorded ``(obs, acts, next_obs, dones)``, each ``(n_steps, n_envs, ...)``; clears it."""
-        record, self._record = self._record, []
-        if not record:
+        if self.n_recorded == 0:
             return None
-        return tuple(np.stack(parts) for parts in zip(*record))  # type: ignore[return-value]
+        record = tuple(arr.copy() for arr in self.recorded())
+        self.n_recorded = 0
+        return record  # type: ignore[return-value]
 
     def score(self, obs: np.ndarray, acts: np.ndarray, next_obs: np.ndarray, dones: np.ndarray) -> np.ndarray:
         """Learned rewards for ``(n_steps, n_envs, ...)`` arrays, shape ``(n_steps, n_envs)``, checked finite."""

@@ -12,7 +12,8 @@ minibatch, and cached). Both are taken in the steady state of a long run, where 
 most: SMILING's learner-transition buffer (and SAC's replay buffer) starts prefilled with
 ``--prefill`` random transitions, so every refit draws its full ``samples_per_refit`` (and the SAC
 reward cache mostly misses); PPO rates count only the rollouts after ``--ppo-warmup`` env steps
-(past the child process's start-up).
+(past the child process's start-up). The variants take turns, one rollout (or block of SAC steps)
+each, so that a shared machine's changing speed shows in all of them alike, not in their ratios.
 Estimator speed and fidelity (HalfCheetah-v5 with the shipped expert demos, so the states are
 distinct and the expert net is real): states/s of the reference configuration (500 evenly spaced t
 per state, 1024 states) and of our default, and the default's Spearman rank correlation and
@@ -24,10 +25,12 @@ Memory: resident set size of a PPO + SMILING run at 100k steps and at the end (`
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import resource
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -93,24 +96,95 @@ class RssProbe(BaseCallback):
         return True
 
 
-class RateProbe(BaseCallback):
-    """Env steps/s from the first rollout that starts at or after ``warmup`` steps to the end."""
+class TakeTurns:
+    """Runs several training loops side by side, one cycle at a time, in turn.
 
-    def __init__(self, warmup: int) -> None:
+    Each loop runs in its own thread, but only the one whose turn it is does any work (the others
+    wait on a condition variable): so every variant meets the same machine, and a slow spell of a
+    shared or throttled CPU slows all of them alike instead of whichever ran then. A loop calls
+    :meth:`switch` at the start of each of its cycles (a PPO rollout, an imitation round, a block of
+    SAC steps); the time from getting its turn to handing it on is that cycle's cost.
+    """
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = list(names)
+        self.cycles: dict[str, list[tuple[int, float]]] = {name: [] for name in names}  # (env steps, seconds)
+        self._cond = threading.Condition()
+        self._turn = 0
+        self._done: set[str] = set()
+        self._start: dict[str, tuple[int, float]] = {}
+
+    def _wait_for_turn(self, name: str, steps: int) -> None:
+        self._cond.wait_for(lambda: self.names[self._turn] == name)
+        self._start[name] = (steps, time.perf_counter())
+
+    def _pass_turn(self) -> None:
+        for _ in range(len(self.names)):
+            self._turn = (self._turn + 1) % len(self.names)
+            if self.names[self._turn] not in self._done:
+                break
+        self._cond.notify_all()
+
+    def switch(self, name: str, steps: int) -> None:
+        """Called by loop ``name`` (at ``steps`` env steps) at the start of each cycle."""
+        with self._cond:
+            first_steps, start = self._start[name]
+            self.cycles[name].append((steps - first_steps, time.perf_counter() - start))
+            self._pass_turn()
+            self._wait_for_turn(name, steps)
+
+    def run(self, loops: dict[str, Callable[[], Any]]) -> None:
+        """Run ``loops`` (name -> a function that trains, calling :meth:`switch`) to the end, in turn."""
+        errors: dict[str, BaseException] = {}
+
+        def body(name: str, loop: Callable[[], Any]) -> None:
+            with self._cond:
+                self._wait_for_turn(name, 0)
+            try:
+                loop()
+            except BaseException as e:  # noqa: BLE001 - re-raised in the calling thread
+                errors[name] = e
+            finally:
+                with self._cond:
+                    self._done.add(name)
+                    if self.names[self._turn] == name:
+                        self._pass_turn()
+
+        threads = [threading.Thread(target=body, args=(name, loops[name]), daemon=True) for name in self.names]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for name, error in errors.items():
+            raise SbilError(f"Benchmark run {name} failed: {error}") from error
+
+    def rate(self, name: str, warmup: int) -> float:
+        """Env steps/s over the cycles that start at or after ``warmup`` env steps: the median
+        cycle's (robust to a burst of load)."""
+        done, per_step = 0, []
+        for steps, seconds in self.cycles[name]:
+            if done >= warmup and steps:
+                per_step.append(seconds / steps)
+            done += steps
+        if not per_step:
+            raise SbilError(f"{name} ended before its {warmup}-step warm-up: raise its steps above the warm-up.")
+        return 1.0 / float(np.median(per_step))
+
+
+class TurnCallback(BaseCallback):
+    """Hands the turn on (:meth:`TakeTurns.switch`) at every ``every``-th rollout start."""
+
+    def __init__(self, turns: TakeTurns, name: str, every: int = 1) -> None:
         super().__init__()
-        self.warmup, self.start = warmup, None
+        self.turns, self.name, self.every, self.count = turns, name, every, 0
 
     def _on_rollout_start(self) -> None:
-        if self.start is None and self.num_timesteps >= self.warmup:
-            self.start = (self.num_timesteps, time.perf_counter())
+        if self.count and self.count % self.every == 0:
+            self.turns.switch(self.name, self.num_timesteps)
+        self.count += 1
 
     def _on_step(self) -> bool:
         return True
-
-    def rate(self) -> float:
-        if self.start is None:
-            raise SbilError(f"The run ended before its {self.warmup}-step warm-up: raise --ppo-steps above --ppo-warmup.")
-        return (self.num_timesteps - self.start[0]) / (time.perf_counter() - self.start[1])
 
 
 def random_transitions(env_id: str, env_kwargs: dict[str, Any], n: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -146,19 +220,18 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--estimator-task", default="halfcheetah", help="shipped task whose expert demos the estimator part uses")
     parser.add_argument("--ppo-steps", type=int, default=40_960, help="env steps of each PPO run")
     parser.add_argument("--ppo-warmup", type=int, default=8_192, help="PPO rates count only rollouts after this many steps")
-    parser.add_argument("--sac-steps", type=int, default=3_000, help="timed env steps of each SAC run")
+    parser.add_argument("--sac-steps", type=int, default=4_000, help="timed env steps of each SAC run (in turns of 1,000)")
     parser.add_argument("--prefill", type=int, default=100_000,
                         help="random transitions in SMILING's learner buffer and SAC's replay buffer before each run")
     parser.add_argument("--states", type=int, default=1024)
     parser.add_argument("--memory-steps", type=int, default=0, help="also run PPO + SMILING this long and report RSS (0: skip)")
-    parser.add_argument("--repeats", type=int, default=2, help="interleaved repetitions of each learner run (best is kept)")
     parser.add_argument("--memory-only", action="store_true", help="only the memory run (needs --memory-steps); writes memory.{json,md}")
     parser.add_argument("--quick", action="store_true", help="tiny budgets for a smoke test")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("results/speed"))
     args = parser.parse_args(argv)
     if args.quick:
-        args.ppo_steps, args.ppo_warmup, args.sac_steps, args.prefill, args.states, args.repeats = 2048, 1024, 300, 1000, 128, 1
+        args.ppo_steps, args.ppo_warmup, args.sac_steps, args.prefill, args.states = 2048, 1024, 300, 1000, 128
     set_threads(args.threads)
     env_kwargs = {"terminate_when_unhealthy": False} if args.env.split("-")[0] in ("Hopper", "Walker2d", "Ant") else {}
     episodes = rollout_episodes(None, args.env, env_kwargs, 2 if args.quick else 5, seed=0)
@@ -180,54 +253,64 @@ def main(argv: Sequence[str]) -> int:
         return callback
 
     # ---- on-policy: PPO, PPO + SMILING, imitation's GAIL around the same PPO ------------------
-    def ppo(with_reward: bool, total: int, probe: Any = None, in_process: bool | str = "auto") -> float:
+    # Models are built (and SMILING's expert nets fitted) before the clock starts; each loop then
+    # trains in turn with the others (TakeTurns), one rollout at a time. Two groups: learning runs,
+    # and the same runs with the policy held fixed (learning rate 0: PPO still does all of its
+    # update's work), where every variant steps the env through the same states, so their ratios
+    # are the imitation method's own cost (a learning policy changes what an env step costs).
+    ppo_names = ("ppo_bare", "ppo_smiling", "ppo_smiling_in_place", "ppo_gail")
+
+    def ppo(with_reward: bool, in_process: bool | str = "auto", fill: bool = True, lr: float = 3e-4) -> tuple[PPO, list[BaseCallback]]:
         venv = make_vec_env(args.env, 1, seed=0, env_kwargs=env_kwargs)
-        rate = RateProbe(args.ppo_warmup if probe is None else 0)
-        callbacks = [rate] + ([probe] if probe is not None else [])
+        callbacks: list[BaseCallback] = []
         if with_reward:
             reward = smiling(venv, demos, reward_norm="running")
             venv = LearnedRewardVecEnv(venv, reward)
             # The memory run starts empty: its point is that the buffer stays bounded as it fills.
-            callbacks.append(refitter(reward, refit_in_process=in_process) if probe is None else RewardRefitCallback(reward))
-        model = PPO("MlpPolicy", venv, **ppo_kwargs)
-        model.learn(total, callback=callbacks)
-        return rate.rate()
+            callbacks.append(refitter(reward, refit_in_process=in_process) if fill else RewardRefitCallback(reward))
+        return PPO("MlpPolicy", venv, learning_rate=lr, **ppo_kwargs), callbacks
 
-    def gail() -> float:
+    def ppo_loops(turns: TakeTurns, lr: float) -> dict[str, Callable[[], Any]]:
         from imitation.util import logger as imit_logger
 
+        loops = {}
+        for name, with_reward, in_process in zip(ppo_names[:3], (False, True, True), ("auto", "auto", False)):
+            model, callbacks = ppo(with_reward, in_process, lr=lr)
+            loops[name] = functools.partial(model.learn, args.ppo_steps, callback=[*callbacks, TurnCallback(turns, name)])
         venv = make_vec_env(args.env, 1, seed=0, env_kwargs=env_kwargs)
-        learner = PPO("MlpPolicy", venv, **ppo_kwargs)
-        marks: list[tuple[int, float]] = []
+        learner = PPO("MlpPolicy", venv, learning_rate=lr, **ppo_kwargs)
+        log_dir = tempfile.mkdtemp(prefix="sbil-bench-")
+        trainer = make_adversarial_trainer("gail", demos, venv, learner, custom_logger=imit_logger.configure(log_dir, format_strs=[]))
+        # imitation calls back after every round (one rollout, then its discriminator updates).
+        loops["ppo_gail"] = functools.partial(trainer.train, args.ppo_steps, callback=lambda _round: turns.switch("ppo_gail", learner.num_timesteps))
+        return loops
 
-        def on_round(round_num: int) -> None:  # imitation calls this after every round
-            marks.append((learner.num_timesteps, time.perf_counter()))
+    # ---- off-policy: SAC, in turns of one refit period each (learning, and with a fixed policy) ----
+    sac_cycle = min(1000, max(1, args.sac_steps // 3))
+    sac_names = ("sac_bare", "sac_smiling_relabel", "sac_smiling_cached")
 
-        with tempfile.TemporaryDirectory() as tmp:
-            trainer = make_adversarial_trainer("gail", demos, venv, learner, custom_logger=imit_logger.configure(tmp, format_strs=[]))
-            trainer.train(args.ppo_steps, callback=on_round)
-        start = next(m for m in marks if m[0] >= args.ppo_warmup)
-        return (marks[-1][0] - start[0]) / (marks[-1][1] - start[1])
-
-    # ---- off-policy: SAC ----------------------------------------------------------------------
-    def sac(mode: str) -> float:
-        venv = make_vec_env(args.env, 1, seed=0, env_kwargs=env_kwargs)
-        kwargs: dict[str, Any] = {}
-        callback = None
-        if mode != "bare":
-            reward = smiling(venv, demos, reward_norm="batch")
-            kwargs = {"replay_buffer_class": RelabelingReplayBuffer, "replay_buffer_kwargs": {"cached": mode == "cached"}}
-            callback = refitter(reward, refit_every=1000)
-        model = SAC("MlpPolicy", venv, learning_starts=0, seed=0, device="cpu", **kwargs)
-        prefill(model.replay_buffer, prefill_data)
-        return args.sac_steps / timed(lambda: model.learn(args.sac_steps, callback=callback))
+    def sac_loops(turns: TakeTurns, lr: float) -> dict[str, Callable[[], Any]]:
+        loops = {}
+        for name, mode in zip(sac_names, ("bare", "relabel", "cached")):
+            venv = make_vec_env(args.env, 1, seed=0, env_kwargs=env_kwargs)
+            kwargs: dict[str, Any] = {}
+            callbacks: list[BaseCallback] = [TurnCallback(turns, name, every=sac_cycle)]
+            if mode != "bare":
+                reward = smiling(venv, demos, reward_norm="batch")
+                kwargs = {"replay_buffer_class": RelabelingReplayBuffer, "replay_buffer_kwargs": {"cached": mode == "cached"}}
+                callbacks.append(refitter(reward, refit_every=1000))
+            model = SAC("MlpPolicy", venv, learning_starts=0, learning_rate=lr, seed=0, device="cpu", **kwargs)
+            prefill(model.replay_buffer, prefill_data)
+            loops[name] = functools.partial(model.learn, args.sac_steps, callback=callbacks)
+        return loops
 
     if args.memory_only:
         if not args.memory_steps:
             raise SbilError("--memory-only needs --memory-steps N (e.g. 1000000).")
         probe = RssProbe([min(100_000, args.memory_steps), args.memory_steps])
         start = rss_mb()
-        rate = ppo(True, args.memory_steps, probe)
+        model, callbacks = ppo(True, fill=False)
+        rate = args.memory_steps / timed(lambda: model.learn(args.memory_steps, callback=[*callbacks, probe]))
         memory = {"env": args.env, "steps": args.memory_steps, "env_steps_per_second": rate, "rss_mb_at_start": start,
                   "rss_mb": {str(k): v for k, v in probe.readings.items()}}
         args.out.mkdir(parents=True, exist_ok=True)
@@ -239,25 +322,22 @@ def main(argv: Sequence[str]) -> int:
         print(text)
         return 0
 
-    # Interleaved repetitions, best of each: background load hits every variant alike.
-    runs = {
-        "ppo_bare": lambda: ppo(False, args.ppo_steps), "ppo_smiling": lambda: ppo(True, args.ppo_steps),
-        "ppo_smiling_in_place": lambda: ppo(True, args.ppo_steps, in_process=False), "ppo_gail": gail,
-        "sac_bare": lambda: sac("bare"), "sac_smiling_relabel": lambda: sac("relabel"), "sac_smiling_cached": lambda: sac("cached"),
-    }
-    rates: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(args.repeats):
-        for name, run in runs.items():
-            rates[name].append(run())
-    steps = {name: max(values) for name, values in rates.items()}
-    results["env_steps_per_second"] = steps
-    results["wall_time_ratio"] = {
-        "ppo_smiling_over_bare": steps["ppo_bare"] / steps["ppo_smiling"],
-        "ppo_smiling_in_place_over_bare": steps["ppo_bare"] / steps["ppo_smiling_in_place"],
-        "ppo_gail_over_bare": steps["ppo_bare"] / steps["ppo_gail"],
-        "sac_relabel_over_bare": steps["sac_bare"] / steps["sac_smiling_relabel"],
-        "sac_cached_over_bare": steps["sac_bare"] / steps["sac_smiling_cached"],
-    }
+    groups = {"learning": 3e-4, "fixed_policy": 0.0}
+    results["env_steps_per_second"], results["wall_time_ratio"] = {}, {}
+    for group, lr in groups.items():
+        steps: dict[str, float] = {}
+        for names, make_loops, warmup in ((ppo_names, ppo_loops, args.ppo_warmup), (sac_names, sac_loops, 0)):
+            turns = TakeTurns(names)
+            turns.run(make_loops(turns, lr))
+            steps.update({name: turns.rate(name, warmup) for name in names})
+        results["env_steps_per_second"][group] = steps
+        results["wall_time_ratio"][group] = {
+            "ppo_smiling_over_bare": steps["ppo_bare"] / steps["ppo_smiling"],
+            "ppo_smiling_in_place_over_bare": steps["ppo_bare"] / steps["ppo_smiling_in_place"],
+            "ppo_gail_over_bare": steps["ppo_bare"] / steps["ppo_gail"],
+            "sac_relabel_over_bare": steps["sac_bare"] / steps["sac_smiling_relabel"],
+            "sac_cached_over_bare": steps["sac_bare"] / steps["sac_smiling_cached"],
+        }
 
     # ---- estimator throughput and fidelity, on a real expert's states ---------------------------
     from sbil.data import read_manifest
@@ -279,8 +359,13 @@ def main(argv: Sequence[str]) -> int:
     x = reward._inputs(states, None, states)
     gen = th.Generator().manual_seed(0)
     ref_k = 500
-    t_ref = min(timed(lambda: reward.reward_for_inputs(x, "reference", ref_k, generator=gen)) for _ in range(2))
-    t_default = min(timed(lambda: reward.reward_for_inputs(x, reward.cfg.estimator, reward.cfg.n_t_samples, generator=gen)) for _ in range(5))
+    # Interleaved, best of each: a load that comes and goes hits both alike.
+    t_ref, t_default = np.inf, np.inf
+    for _ in range(3):
+        t_ref = min(t_ref, timed(lambda: reward.reward_for_inputs(x, "reference", ref_k, generator=gen)))
+        # The default as a reward call runs it: draws fixed per learner version.
+        t_default = min(t_default, *(timed(lambda: reward.reward_for_inputs(x, reward.cfg.estimator, reward.cfg.n_t_samples))
+                                     for _ in range(3)))
     draws = th.stack([reward.reward_for_inputs(x, "reference", ref_k, generator=gen) for _ in range(4 if args.quick else 20)]).numpy()
     truth = draws.mean(0)
     half = len(draws) // 2
@@ -303,29 +388,41 @@ def main(argv: Sequence[str]) -> int:
     if args.memory_steps:
         probe = RssProbe([min(100_000, args.memory_steps), args.memory_steps])
         start = rss_mb()
-        ppo(True, args.memory_steps, probe)
+        model, callbacks = ppo(True, fill=False)
+        model.learn(args.memory_steps, callback=[*callbacks, probe])
         results["memory"] = {"steps": args.memory_steps, "rss_mb_at_start": start, "rss_mb": {str(k): v for k, v in probe.readings.items()}}
 
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(args.out / "speed.json", results)
-    est, ratio = results["estimator"], results["wall_time_ratio"]
+    est, rate, ratio = results["estimator"], results["env_steps_per_second"], results["wall_time_ratio"]
+    rows = [
+        ("PPO", "ppo_bare", None),
+        ("PPO + SMILING (default: refits in a child process)", "ppo_smiling", "ppo_smiling_over_bare"),
+        ("PPO + SMILING, refits in place (`refit_in_process=False`)", "ppo_smiling_in_place", "ppo_smiling_in_place_over_bare"),
+        ("imitation GAIL (same PPO)", "ppo_gail", "ppo_gail_over_bare"),
+        ("SAC", "sac_bare", None),
+        ("SAC + SMILING (relabel every minibatch)", "sac_smiling_relabel", "sac_relabel_over_bare"),
+        ("SAC + SMILING (cached)", "sac_smiling_cached", "sac_cached_over_bare"),
+    ]
+    table = []
+    for label, key, ratio_key in rows:
+        cells = [f"{rate[g][key]:.0f} | {ratio[g][ratio_key]:.2f}" if ratio_key else f"{rate[g][key]:.0f} | 1.00" for g in groups]
+        table.append(f"| {label} | " + " | ".join(cells) + " |")
     lines = [
-        f"# Speed on {args.env} ({args.threads} thread(s), measured side by side in one run, best of {args.repeats} interleaved repetitions)",
+        f"# Speed on {args.env} ({args.threads} thread(s), measured side by side in one run, the variants taking turns)",
         "",
         f"Steady state of a long run: SMILING's learner buffer (and SAC's replay buffer) prefilled with {args.prefill:,} random "
         f"transitions, so every refit is full size; PPO rates over the rollouts after {args.ppo_warmup:,} env steps "
-        f"(of {args.ppo_steps:,}); SAC over {args.sac_steps:,} steps. "
+        f"(of {args.ppo_steps:,}); SAC over {args.sac_steps:,} steps. The variants of each algorithm train in turn, one "
+        f"cycle each (a PPO rollout and update, an imitation round, {sac_cycle:,} SAC steps), so load on the machine "
+        "hits them alike. Fixed policy: the same runs with learning rate 0 (every update still computed), so every "
+        "variant visits the same states and the ratio is the imitation method's own cost; in learning runs the "
+        "policies differ, and with them the cost of an env step. "
         f"{os.cpu_count()} CPUs; PPO + SMILING refits in a child process by default where two are free.",
         "",
-        "| run | env steps/s | wall time vs bare |",
-        "|---|---|---|",
-        f"| PPO | {steps['ppo_bare']:.0f} | 1.00 |",
-        f"| PPO + SMILING (default: refits in a child process) | {steps['ppo_smiling']:.0f} | {ratio['ppo_smiling_over_bare']:.2f} |",
-        f"| PPO + SMILING, refits in place (`refit_in_process=False`) | {steps['ppo_smiling_in_place']:.0f} | {ratio['ppo_smiling_in_place_over_bare']:.2f} |",
-        f"| imitation GAIL (same PPO) | {steps['ppo_gail']:.0f} | {ratio['ppo_gail_over_bare']:.2f} |",
-        f"| SAC | {steps['sac_bare']:.0f} | 1.00 |",
-        f"| SAC + SMILING (relabel every minibatch) | {steps['sac_smiling_relabel']:.0f} | {ratio['sac_relabel_over_bare']:.2f} |",
-        f"| SAC + SMILING (cached) | {steps['sac_smiling_cached']:.0f} | {ratio['sac_cached_over_bare']:.2f} |",
+        "| run | env steps/s (learning) | wall time vs bare (learning) | env steps/s (fixed policy) | wall time vs bare (fixed policy) |",
+        "|---|---|---|---|---|",
+        *table,
         "",
         f"Reward estimator on {est['task']} expert and learner states ({len(x)} states):",
         "",

@@ -28,6 +28,8 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--init-from", type=Path, default=None,
                         help="start a new run from this policy file (e.g. a shipped expert_data/<task>/expert.zip), "
                              "keeping its step count; the replay buffer refills before training resumes")
+    parser.add_argument("--refill", type=int, default=None,
+                        help="with --init-from: replay-buffer refill steps of the loaded policy (default: the recipe's learning_starts)")
     parser.add_argument("--steps", type=int, default=None, help="total env steps (overrides the recipe)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--device", default="auto")
@@ -38,8 +40,10 @@ def main(argv: Sequence[str]) -> int:
     out = args.out or Path("runs/experts") / args.task / f"seed{args.seed}"
     if args.init_from and args.resume:
         raise SbilError("--init-from starts a new run; --resume continues one. Pass one of them.")
+    if args.refill is not None and not args.init_from:
+        raise SbilError("--refill only applies with --init-from (a new run from a policy file).")
     result = train_expert(cfg, out, args.seed, args.resume, args.steps, progress_bar=not args.no_progress, device=args.device,
-                          init_from=args.init_from)
+                          init_from=args.init_from, refill_steps=args.refill)
     print(json.dumps(result, indent=2))
     return 0
 

@@ -106,3 +106,8 @@ def test_train_expert_init_from_a_policy_file(tmp_path):
     assert any(not torch.equal(final[k], loaded[k]) for k in loaded)
     with pytest.raises(SbilError, match="does not exist"):
         train_expert.main([*common, "--out", str(tmp_path / "third"), "--init-from", str(tmp_path / "nope.zip")])
+    with pytest.raises(SbilError, match="--refill only applies with --init-from"):
+        train_expert.main([*common, "--out", str(tmp_path / "fourth"), "--refill", "100"])
+    # A longer refill (here 700 policy steps, no updates) before training goes on.
+    assert train_expert.main([*common, "--out", str(tmp_path / "fifth"), "--steps", "1400", "--init-from", str(policy), "--refill", "700"]) == 0
+    assert json.loads((tmp_path / "fifth" / "result.json").read_text())["n_timesteps"] == 1400

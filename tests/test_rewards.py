@@ -66,6 +66,23 @@ def test_save_load_round_trip(box2, tmp_path):
     assert SmilingReward.load(tmp_path / "r.pt").reward_scale == 0.5
 
 
+def test_qmc_reward_is_a_function_of_the_state_between_refits(box2, tmp_path):
+    """One set of quasi-random draws per learner version: a state scores the same alone or in any
+    batch (a cached replay slot agrees with a fresh one), new draws after a refit, and a saved
+    learner keeps its draws."""
+    reward = fitted(box2, steps=50, refits=1)
+    b = toy_batch(1.0, 64)
+    whole = reward.raw_reward(b.obs, b.acts, b.next_obs, b.dones)
+    parts = np.concatenate([reward.raw_reward(b.obs[i:i + 5], b.acts[i:i + 5], b.next_obs[i:i + 5], b.dones[i:i + 5]) for i in range(0, 64, 5)])
+    np.testing.assert_allclose(parts, whole, rtol=1e-5, atol=1e-6)
+    reward.save(tmp_path / "r.pt")
+    np.testing.assert_array_equal(load_reward(tmp_path / "r.pt").raw_reward(b.obs, b.acts, b.next_obs, b.dones), whole)
+    draws = reward._draws[2]
+    reward.update(b.obs, b.acts, b.next_obs, b.dones)
+    reward.raw_reward(b.obs, b.acts, b.next_obs, b.dones)
+    assert reward._draws[2] != draws
+
+
 def test_load_rejects_bad_files_and_other_envs(box2, tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not a torch file")
     with pytest.raises(SbilError, match="not a readable sbil reward file"):

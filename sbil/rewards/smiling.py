@@ -41,7 +41,8 @@ class SmilingConfig:
     :param time_embed_dim: size of the sinusoidal time embedding.
     :param num_train_timesteps: DDPM steps ``T``.
     :param beta_schedule: diffusers beta schedule.
-    :param estimator: ``"qmc"`` (default: quasi-random draws shared across the batch), ``"stratified"``
+    :param estimator: ``"qmc"`` (default: quasi-random draws shared by every state, and fixed until
+        the next refit, so the reward is a deterministic function between refits), ``"stratified"``
         (independent stratified draws per state) or ``"reference"`` (the authors' evenly spaced grid).
     :param n_t_samples: diffusion steps per state in the reward (reference: 500).
     :param antithetic: mirror half of the noise draws (variance reduction, ``stratified`` only).
@@ -166,6 +167,8 @@ class SmilingReward(RewardLearner):
         self.input_std = th.ones(self.input_dim, device=self.device)
         self.expert_fitted = False
         self.last_stats: dict[str, float] = {}
+        # qmc: (version, k, seed, t, eps) of the draws every reward call shares until the next refit
+        self._draws: Optional[tuple[int, int, int, th.Tensor, th.Tensor]] = None
 
     def _make_net(self) -> ScoreNet:
         return ScoreNet(self.input_dim, self.cfg.hidden_size, self.cfg.time_embed_dim, self.cfg.score_net).to(self.device)
@@ -276,7 +279,9 @@ class SmilingReward(RewardLearner):
         gen = generator or self.reward_generator
         k = n_t_samples
         chunk = max(1, self.cfg.eval_chunk // k)
-        if estimator == "qmc":  # one set of draws for the whole call, chunks included
+        if estimator == "qmc" and generator is None:
+            shared_t, shared_eps = self._version_draws(k)
+        elif estimator == "qmc":  # one set of draws for the whole call, chunks included
             seed = int(th.randint(0, 2**31 - 1, (1,), generator=gen, device=self.device))
             shared_t, shared_eps = sample_qmc(k, self.input_dim, self.schedule.num_timesteps, seed, self.device)
         form = form or self.cfg.reward_form
@@ -290,6 +295,17 @@ class SmilingReward(RewardLearner):
             eps = sample_noise(len(xc), k, self.input_dim, self.cfg.antithetic and estimator == "stratified", gen, self.device)
             out.append(smiling_reward(self.expert_net, self.learner_net, xc, self.schedule, t, eps, form))
         return th.cat(out) if out else th.zeros(0, device=self.device)
+
+    def _version_draws(self, k: int) -> tuple[th.Tensor, th.Tensor]:
+        """The qmc draws shared by every reward call until the learner changes (drawn at the first
+        call after a refit). One set per version makes the reward a function of the state alone
+        between refits: a cached replay slot and a freshly scored one agree, whichever minibatch
+        scored them, and small batches skip rebuilding the Sobol sequence."""
+        if self._draws is None or self._draws[:2] != (self.version, k):
+            seed = int(th.randint(0, 2**31 - 1, (1,), generator=self.reward_generator, device=self.device))
+            t, eps = sample_qmc(k, self.input_dim, self.schedule.num_timesteps, seed, self.device)
+            self._draws = (self.version, k, seed, t, eps)
+        return self._draws[3], self._draws[4]
 
     # ---- learner refit ------------------------------------------------------------------------
     def update(self, obs: np.ndarray, acts: np.ndarray, next_obs: np.ndarray, dones: np.ndarray) -> dict[str, float]:
@@ -340,6 +356,7 @@ class SmilingReward(RewardLearner):
             "expert_fitted": self.expert_fitted,
             "train_generator": self.train_generator.get_state(),
             "reward_generator": self.reward_generator.get_state(),
+            "draws": None if self._draws is None else self._draws[:3],  # (version, k, seed): redrawn exactly on load
         }
 
     def _load_state(self, state: dict[str, Any]) -> None:
@@ -351,6 +368,10 @@ class SmilingReward(RewardLearner):
         self.expert_fitted = bool(state["expert_fitted"])
         self.train_generator.set_state(state["train_generator"])
         self.reward_generator.set_state(state["reward_generator"])
+        self._draws = None
+        if state.get("draws") is not None:  # files from before per-version draws lack it
+            version, k, seed = state["draws"]
+            self._draws = (version, k, seed, *sample_qmc(k, self.input_dim, self.schedule.num_timesteps, seed, self.device))
 
 
 def LinearSmilingReward(observation_space: spaces.Space, action_space: spaces.Space, **kwargs: Any) -> SmilingReward:
