@@ -19,6 +19,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from sbil.errors import SbilError
 from sbil.io import PathLike, atomic_path, atomic_write
+from sbil.wrappers import put_terminal_obs
 
 
 class EvalCallback(BaseCallback):
@@ -316,9 +317,7 @@ class RewardRefitCallback(BaseCallback):
         loc = self.locals
         new_obs = np.array(loc["new_obs"], dtype=np.float32, copy=True)
         dones, infos = loc["dones"], loc["infos"]
-        for i, done in enumerate(dones):
-            if done and "terminal_observation" in infos[i]:
-                new_obs[i] = infos[i]["terminal_observation"]
+        put_terminal_obs(new_obs, dones, infos)
         # On-policy algorithms step the env with the clipped actions; off-policy ones with `actions`.
         acts = loc["clipped_actions"] if "clipped_actions" in loc else loc["actions"]
         self._add(np.asarray(self.model._last_obs, np.float32), np.asarray(acts, np.float32), new_obs, np.asarray(dones, bool))

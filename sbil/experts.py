@@ -110,6 +110,8 @@ def train_expert(
     total = int(n_timesteps or cfg.n_timesteps)
     if total <= 0:
         raise SbilError(f"n_timesteps must be positive, got {total}.")
+    if refill_steps is not None and refill_steps < 0:
+        raise SbilError(f"refill_steps must be >= 0, got {refill_steps}.")
     ckpt_dir = out_dir / "checkpoints"
     with RunLock(out_dir):
         if not resume and latest_checkpoint(ckpt_dir) is not None:
@@ -141,8 +143,6 @@ def train_expert(
                 model.learning_starts = model.num_timesteps
                 gradient_steps, model.gradient_steps = model.gradient_steps, 0
                 wanted = refill_steps if refill_steps is not None else int(cfg.hyperparams.get("learning_starts", 100))
-                if wanted < 0:
-                    raise SbilError(f"refill_steps must be >= 0, got {wanted}.")
                 refill = min(wanted, max(total - model.num_timesteps, 0))
                 model.learn(refill, reset_num_timesteps=False, progress_bar=progress_bar, tb_log_name="run")
                 model.gradient_steps = gradient_steps

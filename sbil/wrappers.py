@@ -14,6 +14,14 @@ from sbil.rewards.base import RewardLearner
 RewardFn = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
+def put_terminal_obs(next_obs: np.ndarray, dones: np.ndarray, infos: list) -> None:
+    """In place: a finished episode's next observation is its real last one (SB3's
+    ``terminal_observation``), not the reset observation the VecEnv returned."""
+    for i in np.flatnonzero(dones):
+        if "terminal_observation" in infos[i]:
+            next_obs[i] = infos[i]["terminal_observation"]
+
+
 class LearnedRewardVecEnv(VecEnvWrapper):
     """Replace each step's reward with ``reward_fn(obs, acts, next_obs, dones)``.
 
@@ -83,9 +91,7 @@ class LearnedRewardVecEnv(VecEnvWrapper):
             self._last_obs = obs
             return obs, self._zeros.copy(), dones, infos
         next_obs = np.array(obs, copy=True)
-        for i in np.flatnonzero(dones):
-            if "terminal_observation" in infos[i]:
-                next_obs[i] = infos[i]["terminal_observation"]
+        put_terminal_obs(next_obs, dones, infos)
         rewards = self.score(self._last_obs[None], self._actions[None], next_obs[None], np.asarray(dones, bool)[None])[0]
         self._learned_returns += rewards
         self._lengths += 1
@@ -108,9 +114,7 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         rec["acts"][n] = self._actions
         rec["next_obs"][n] = obs
         rec["dones"][n] = dones
-        for i in np.flatnonzero(dones):  # a finished episode's real last observation, not the reset one
-            if "terminal_observation" in infos[i]:
-                rec["next_obs"][n, i] = infos[i]["terminal_observation"]
+        put_terminal_obs(rec["next_obs"][n], dones, infos)
         self.n_recorded = n + 1
 
     def _grow(self, steps: int, obs: np.ndarray) -> None:
@@ -120,18 +124,11 @@ class LearnedRewardVecEnv(VecEnvWrapper):
             grown[key][: len(arr)] = arr
         self._record = grown
 
-    def recorded(self, start: int = 0, stop: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Deferred mode: recorded env steps ``start:stop`` as ``(obs, acts, next_obs, dones)`` views, each ``(steps, n_envs, ...)``."""
-        stop = self.n_recorded if stop is None else stop
-        if not self._record:
-            return tuple(np.zeros((0, self.num_envs)) for _ in range(4))  # type: ignore[return-value]
-        return tuple(self._record[key][start:stop] for key in ("obs", "acts", "next_obs", "dones"))  # type: ignore[return-value]
-
     def pop_rollout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
         """Deferred mode: the recorded ``(obs, acts, next_obs, dones)``, each ``(n_steps, n_envs, ...)``; clears it."""
         if self.n_recorded == 0:
             return None
-        record = tuple(arr.copy() for arr in self.recorded())
+        record = tuple(self._record[key][: self.n_recorded].copy() for key in ("obs", "acts", "next_obs", "dones"))
         self.n_recorded = 0
         return record  # type: ignore[return-value]
 

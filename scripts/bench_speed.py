@@ -242,6 +242,7 @@ def main(argv: Sequence[str]) -> int:
         reward.fit_expert(expert_demos)
         return reward
 
+    scratch = tempfile.TemporaryDirectory(prefix="sbil-bench-")  # imitation's logs; removed at exit
     results: dict[str, Any] = {"env": args.env, "threads": args.threads, "machine": platform.processor() or platform.machine()}
     ppo_kwargs = {"n_steps": min(2048, args.ppo_steps // 4), "batch_size": 64, "seed": 0, "device": "cpu"}
 
@@ -279,7 +280,7 @@ def main(argv: Sequence[str]) -> int:
             loops[name] = functools.partial(model.learn, args.ppo_steps, callback=[*callbacks, TurnCallback(turns, name)])
         venv = make_vec_env(args.env, 1, seed=0, env_kwargs=env_kwargs)
         learner = PPO("MlpPolicy", venv, learning_rate=lr, **ppo_kwargs)
-        log_dir = tempfile.mkdtemp(prefix="sbil-bench-")
+        log_dir = tempfile.mkdtemp(dir=scratch.name)
         trainer = make_adversarial_trainer("gail", demos, venv, learner, custom_logger=imit_logger.configure(log_dir, format_strs=[]))
         # imitation calls back after every round (one rollout, then its discriminator updates).
         loops["ppo_gail"] = functools.partial(trainer.train, args.ppo_steps, callback=lambda _round: turns.switch("ppo_gail", learner.num_timesteps))
