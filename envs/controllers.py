@@ -100,12 +100,16 @@ class OpenLoopController:
         atomic_write(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
 
 
-def load_controller(path: Path) -> OpenLoopController:
+def load_controller(path: Path) -> Any:
     """Read a controller JSON file, with an error naming the file when it is not one."""
     try:
         data = json.loads(Path(path).read_text())
-        if data.get("format") != FORMAT or data.get("kind") != "open_loop":
-            raise ValueError(f"not an {FORMAT} open_loop controller")
+        if data.get("format") != FORMAT or data.get("kind") not in ("open_loop", "mpc"):
+            raise ValueError(f"not an {FORMAT} controller (kind open_loop or mpc)")
+        if data["kind"] == "mpc":
+            from .mpc import PredictiveSampling
+
+            return PredictiveSampling.from_dict(data)
         return OpenLoopController(data["pose"], data["ramp"], data.get("amplitude"), data.get("phase"), data.get("period", 0))
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except (OSError, ValueError, KeyError, TypeError, SbilError) as e:
         raise SbilError(f"Controller file {path} does not load ({type(e).__name__}: {e}).") from None

@@ -108,7 +108,7 @@ class HumanoidTaskEnv(gym.Env):
         mujoco.mj_step(self.model, self.data, nstep=self.robot.n_substeps)
         reward, terms = self.task.reward(self.readings(), self.robot)
         terminated = bool(self._terminate_below is not None and self.early_termination and self.data.xpos[self._pelvis, 2] < self._terminate_below)
-        info = {**terms, "x_position": float(self.data.xpos[self._pelvis, 0]), "com_vx": float(self.data.sensordata[self._com_adr])}
+        info = {**{k: float(v) for k, v in terms.items()}, "x_position": float(self.data.xpos[self._pelvis, 0]), "com_vx": float(self.data.sensordata[self._com_adr])}
         return self._obs(), float(reward), terminated, False, info
 
     def render(self) -> Optional[np.ndarray]:
@@ -180,7 +180,8 @@ class HumanoidTaskEnv(gym.Env):
 
     def reward_now(self) -> tuple[float, dict[str, float]]:
         """The task reward of the current state (after :meth:`set_state` or a step)."""
-        return self.task.reward(self.readings(), self.robot)
+        reward, terms = self.task.reward(self.readings(), self.robot)
+        return float(reward), {k: float(v) for k, v in terms.items()}
 
     def _obs(self) -> np.ndarray:
         qpos = self.data.qpos[2:] if self.exclude_root_xy else self.data.qpos

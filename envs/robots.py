@@ -57,6 +57,7 @@ class Robot:
     pelvis: str  #: body whose height / position / orientation the sit and crawl terms use
     torso: str  #: body whose rotation's zz is "upright"
     root: str  #: the free-floating root body (its subtree's linear velocity is the whole body's)
+    feet: tuple[str, str]  #: left and right foot bodies (for the planner's balance terms)
     stand_head: float  #: head height of "standing"
     sit_pelvis: tuple[float, float]  #: pelvis height band when seated on the chair
     posture: tuple[float, float]  #: head minus imu height band when upright
@@ -133,13 +134,13 @@ def _humanoid_nominal(model: mujoco.MjModel) -> np.ndarray:
 ROBOTS = {
     "h1": Robot(
         name="h1", build=build_h1, scale=1.0, timestep=0.002, n_substeps=10,
-        pelvis="pelvis", torso="torso_link", root="pelvis",
+        pelvis="pelvis", torso="torso_link", root="pelvis", feet=("left_ankle_link", "right_ankle_link"),
         stand_head=1.65, sit_pelvis=(0.68, 0.72), posture=(0.35, 0.45), posture_margin=0.3, crawl_band=(0.6, 1.0),
         actuation_margin=10.0, normalise_actuation=False, nominal_qpos=_h1_nominal,
     ),
     "humanoid": Robot(
         name="humanoid", build=build_humanoid, scale=0.87, timestep=0.003, n_substeps=5,
-        pelvis="pelvis", torso="torso", root="torso",
+        pelvis="pelvis", torso="torso", root="torso", feet=("left_foot", "right_foot"),
         # 1.4 as in dm_control's humanoid. Seated: pelvis 0.51 on the 0.413 m seat (measured with
         # the scripted seated pose; the first estimate of 0.59-0.63 would need a 0.5 m seat).
         stand_head=1.4, sit_pelvis=(0.49, 0.53), posture=(0.15, 0.20), posture_margin=0.14, crawl_band=(0.52, 0.87),

@@ -65,6 +65,8 @@ def ship_demos(
     train_command: str = "",
     floor: Optional[float] = None,
     data_dir: Optional[PathLike] = None,
+    episodes: Optional[list[dict]] = None,
+    collect_seconds: Optional[float] = None,
 ) -> dict[str, Any]:
     """Roll out ``policy`` deterministically, save its demos and policy file under
     ``<data_dir>/<task>/``, and record the task in ``manifest.json``.
@@ -72,11 +74,17 @@ def ship_demos(
     :param policy: anything :func:`~sbil.experts.rollout_episodes` takes (SB3 model or controller).
     :param policy_file: the file that reloads it (copied as ``expert.zip`` / ``expert.json``).
     :param floor: the quality bar; the manifest records it and whether the expert meets it.
+    :param episodes: the policy's episodes when already rolled out (e.g. in parallel processes), as
+        :func:`~sbil.experts.rollout_episodes` returns them for seeds ``seed, seed + 1, ...``;
+        ``collect_seconds`` is then the wall time they took (recorded in the manifest).
     :return: the task's manifest entry.
     """
     data_dir = Path(data_dir or EXPERT_DATA_DIR)
     t0 = time.time()
-    episodes = rollout_episodes(policy, env_id, env_kwargs, n_episodes, seed, progress_bar=True)
+    if episodes is None:
+        episodes = rollout_episodes(policy, env_id, env_kwargs, n_episodes, seed, progress_bar=True)
+    elif len(episodes) != n_episodes:
+        raise SbilError(f"ship_demos got {len(episodes)} episodes for n_episodes={n_episodes}.")
     random_eps = rollout_episodes(None, env_id, env_kwargs, n_random, seed + 100_000)
     expert_returns = np.array([e["rewards"].sum() for e in episodes])
     random_returns = np.array([e["rewards"].sum() for e in random_eps])
@@ -113,7 +121,7 @@ def ship_demos(
             "stable_baselines3": stable_baselines3.__version__,
             "python": sys.version.split()[0],
         },
-        "collect_seconds": round(time.time() - t0, 1),
+        "collect_seconds": round(time.time() - t0 + (collect_seconds or 0.0), 1),
         "files": files,
     }
     manifest = read_manifest(data_dir)

@@ -29,6 +29,8 @@ def test_shipped_expert_reproduces_its_manifest_return(task):
     if missing_extra(entry["env_id"]):
         pytest.skip(f"{entry['env_id']} needs the {missing_extra(entry['env_id'])} extra")
     model = load_expert_policy(EXPERT_DATA_DIR / entry["policy"], entry["algo"])
+    if getattr(model, "replans", False):
+        pytest.skip("a planner (minutes per episode): test_planner_demos_are_true_rollouts_of_the_shipped_planner")
     # Short episodes vary a lot (Pendulum): use them all; 1000-step MuJoCo episodes: a few suffice,
     # unless the expert itself is erratic (a best-so-far one below its floor): then 10.
     mean, std = entry["expert_return_mean"], entry["expert_return_std"]
@@ -38,6 +40,38 @@ def test_shipped_expert_reproduces_its_manifest_return(task):
     ret = np.mean([e["rewards"].sum() for e in episodes])
     # Within 10%, or within 3 standard errors of the expert's own spread when that is wider.
     assert abs(ret - mean) <= max(0.10 * abs(mean), 3 * std / np.sqrt(n)), (ret, mean, std, n)
+
+
+PLANNED = [t for t, e in read_manifest()["tasks"].items() if e["algo"] == "controller" and json.loads((EXPERT_DATA_DIR / e["policy"]).read_text())["kind"] == "mpc"]
+
+
+@pytest.mark.parametrize("task", PLANNED)
+def test_planner_demos_are_true_rollouts_of_the_shipped_planner(task):
+    """Re-planning whole episodes takes minutes; instead check that the demos' actions, replayed,
+    give the recorded rewards and the manifest's return (the simulator is deterministic), and that
+    the shipped planner makes the same first actions."""
+    import gymnasium as gym
+
+    from sbil.data import load_demos
+
+    entry = read_manifest()["tasks"][task]
+    if missing_extra(entry["env_id"]):
+        pytest.skip(f"{entry['env_id']} needs the {missing_extra(entry['env_id'])} extra")
+    demos = load_demos(task)
+    env = gym.make(entry["env_id"], **entry["env_kwargs"])
+    returns = []
+    for ep, (start, end) in enumerate(zip(demos.episode_starts, [*demos.episode_starts[1:], len(demos)])):
+        env.reset(seed=entry["seed"] + ep)
+        rewards = [env.step(a)[1] for a in demos.acts[start:end]]
+        np.testing.assert_allclose(rewards, demos.rewards[start:end], atol=1e-5)
+        returns.append(sum(rewards))
+    assert np.mean(returns) == pytest.approx(entry["expert_return_mean"], rel=1e-5)
+    planner = load_expert_policy(EXPERT_DATA_DIR / entry["policy"], entry["algo"])
+    env.reset(seed=entry["seed"])
+    planner.bind(env.unwrapped)
+    for a in demos.acts[:10]:
+        np.testing.assert_allclose(planner.predict(None)[0], a, atol=1e-5)
+        env.step(a)
 
 
 def test_broken_policy_file_is_named(tmp_path):
