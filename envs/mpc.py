@@ -77,10 +77,15 @@ def feet_apart(x: Rollouts, robot: Any) -> np.ndarray:
     return tolerance(x.bodies[..., x.feet[0], 1] - x.bodies[..., x.feet[1], 1], (0.15 * s, 0.4 * s), margin=0.1 * s)
 
 
+def speed_limit(x: Rollouts, robot: Any) -> np.ndarray:
+    """Forward speed at most 1.1 m/s: the walk reward stops growing at 1 m/s, the risk of a fall does not."""
+    return tolerance(x.readings.com_vel[..., 0], (-np.inf, 1.1), margin=0.5)
+
+
 #: planning-only shaping terms, added to the task's own by name in ``PredictiveSampling(shaping=...)``
 PLANNER_TERMS: dict[str, Callable[[Rollouts, Any], np.ndarray]] = {
     "pelvis_height": pelvis_height, "low_profile": low_profile, "balance": balance, "feet_follow": feet_follow,
-    "feet_apart": feet_apart}
+    "feet_apart": feet_apart, "speed_limit": speed_limit}
 
 
 def _add_reading_sensors(spec: mujoco.MjSpec, env: Any) -> None:

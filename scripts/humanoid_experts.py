@@ -11,8 +11,9 @@ tasks use position actuators, so two planners that use the simulator do it in mi
   oscillates them in an alternating gait) has ~20 parameters; the cross-entropy method finds them,
   with the task reward itself as the objective. Enough to sit, not to move (no feedback).
 - ``--planner mpc`` (closed loop, :class:`sbil_envs.mpc.PredictiveSampling`): re-plans the joint
-  targets every 2 control steps from the simulator's state, over a 0.7 s horizon, scoring rollouts
-  with the task reward plus planning-only shaping (``TASKS[...]["mpc"]``). ~3.5 min per episode.
+  targets every 1-2 control steps from the simulator's state, over a 0.6-0.7 s horizon, scoring
+  rollouts with the task reward plus planning-only shaping (``TASKS[...]["mpc"]``). 3.5-5 min per
+  episode on one core.
 The demos are deterministic rollouts of the task exactly as defined (fixed 1000-step episodes,
 unshaped reward); the manifest records the bar and whether the expert meets it.
 """
@@ -53,9 +54,15 @@ TASKS: dict[str, dict[str, Any]] = {
                  # pelvis off the floor, and every body under 1 m so that it fits into the tunnel.
                  "mpc": {"samples": 32, "noise": 0.15, "horizon": 35, "knots": 4, "replan_every": 2,
                          "shaping": {"pose": 1.0, "crawling": 1.0, "pelvis_height": 0.5, "low_profile": 1.0}}},
-    # Starts from standing still (amplitude 0): the best found so far; open-loop gaits fall.
+    # Open loop: standing still (amplitude 0) is the best found; open-loop gaits fall.
     "h1_walk": {"env_id": "sbil/H1Walk-v0", "floor": 700.0, "gait": True, "spread": 0.2, "amplitude": 0.0,
-                "pose": {"hip_pitch": -0.4, "knee": 0.8, "ankle": -0.4}},
+                "pose": {"hip_pitch": -0.4, "knee": 0.8, "ankle": -0.4},
+                # Planner shaping: the capture point over the feet, feet that move with the body and do
+                # not cross, standing tall, moving (the reward's own terms, weighted up) but not above
+                # 1.1 m/s, and the horizon's last step weighted 5x; re-planned every control step.
+                "mpc": {"samples": 32, "noise": 0.15, "horizon": 30, "knots": 4, "replan_every": 1,
+                        "shaping": {"balance": 1.0, "feet_follow": 1.0, "feet_apart": 0.5, "standing": 1.0, "upright": 1.0,
+                                    "move": 2.0, "speed_limit": 1.0, "terminal": 5.0}}},
 }
 
 

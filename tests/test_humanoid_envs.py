@@ -221,3 +221,17 @@ def test_mpc_planner_is_deterministic_round_trips_and_checks_its_terms(tmp_path)
         PredictiveSampling(shaping={"posture": 1.0}).bind(make("sbil/H1Crawl-v0")[1])
     with pytest.raises(SbilError, match="torque motors"):
         PredictiveSampling().bind(make("sbil/HumanoidCrawl-v0")[1])
+
+
+@needs_h1
+def test_every_planner_shaping_term_is_a_score_in_0_1():
+    from sbil_envs.mpc import PLANNER_TERMS, PredictiveSampling
+
+    env = make("sbil/H1Walk-v0")[1]
+    planner = PredictiveSampling(samples=3, horizon=5, knots=2, shaping=dict.fromkeys(PLANNER_TERMS, 1.0))
+    planner.bind(env)
+    for _ in range(4):
+        env.step(planner.predict(None)[0])
+    # each step's reward <= 1 and each term in [0, 1]: a plan's return is at most horizon * (1 + n_terms)
+    assert all(0.0 <= r <= 5 * (1 + len(PLANNER_TERMS)) for r in planner.returns)
+    assert len(planner.returns) == 2
