@@ -106,10 +106,10 @@ class HumanoidTaskEnv(gym.Env):
             raise SbilError(f"{self.spec_id}: action contains NaN or inf: {action}.")
         self.data.ctrl[:] = self.action_to_ctrl(action)
         mujoco.mj_step(self.model, self.data, nstep=self.robot.n_substeps)
-        reward, terms = self.task.reward(self.readings(), self.robot)
+        reward, terms = self.reward_now()
         terminated = bool(self._terminate_below is not None and self.early_termination and self.data.xpos[self._pelvis, 2] < self._terminate_below)
-        info = {**{k: float(v) for k, v in terms.items()}, "x_position": float(self.data.xpos[self._pelvis, 0]), "com_vx": float(self.data.sensordata[self._com_adr])}
-        return self._obs(), float(reward), terminated, False, info
+        info = {**terms, "x_position": float(self.data.xpos[self._pelvis, 0]), "com_vx": float(self.data.sensordata[self._com_adr])}
+        return self._obs(), reward, terminated, False, info
 
     def render(self) -> Optional[np.ndarray]:
         if self.render_mode is None:

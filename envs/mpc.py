@@ -121,8 +121,6 @@ class PredictiveSampling:
     :param threads: threads for ``mujoco.rollout``.
     """
 
-    replans = True  #: plans online (minutes per episode): tests check its shipped demos instead of re-running it
-
     def __init__(self, horizon: int = 25, knots: int = 4, samples: int = 32, noise: float = 0.1, replan_every: int = 2,
                  shaping: Optional[dict[str, float]] = None, temperature: float = 0.0, seed: int = 0, threads: int = 1) -> None:
         if horizon < 2 or knots < 2 or samples < 2 or replan_every < 1 or noise < 0:
@@ -198,7 +196,7 @@ class PredictiveSampling:
         return self._interpolate(self._knots)[at]
 
     def _replan(self) -> None:
-        env, n, h = self.env, self.samples, self.horizon
+        env, n = self.env, self.samples
         nominal = self._shift(self.t - self._plan_start if self._plan is not None else 0)
         knots = np.repeat(nominal[None], n, axis=0)
         knots[1:] += self._scale * self._rng.standard_normal((n - 1, self.n_knots, env.model.nu))
