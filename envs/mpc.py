@@ -50,6 +50,12 @@ def pelvis_height(x: Rollouts, robot: Any) -> np.ndarray:
     return tolerance(x.readings.pelvis[..., 2], (0.55 * s, 0.9 * s), margin=0.3 * s)
 
 
+def pelvis_tall(x: Rollouts, robot: Any) -> np.ndarray:
+    """The pelvis at standing height, above 0.95 m (H1): a walk that sinks into a crouch buckles."""
+    s = robot.scale
+    return tolerance(x.readings.pelvis[..., 2], (0.95 * s, np.inf), margin=0.3 * s)
+
+
 def low_profile(x: Rollouts, robot: Any) -> np.ndarray:
     """Every body below 1 m (H1), i.e. under the crawl tunnel's 1.15 m ceiling."""
     s = robot.scale
@@ -77,6 +83,13 @@ def feet_apart(x: Rollouts, robot: Any) -> np.ndarray:
     return tolerance(x.bodies[..., x.feet[0], 1] - x.bodies[..., x.feet[1], 1], (0.15 * s, 0.4 * s), margin=0.1 * s)
 
 
+def low_feet(x: Rollouts, robot: Any) -> np.ndarray:
+    """Both feet at most 0.3 m (H1) off the floor: steps, not kicks (an unshaped walk swings a foot to hip height and topples)."""
+    s = robot.scale
+    feet_z = x.bodies[..., list(x.feet), 2].max(axis=-1)
+    return tolerance(feet_z, (-np.inf, 0.3 * s), margin=0.3 * s)
+
+
 def speed_limit(x: Rollouts, robot: Any) -> np.ndarray:
     """Forward speed at most 1.1 m/s: the walk reward stops growing at 1 m/s, the risk of a fall does not."""
     return tolerance(x.readings.com_vel[..., 0], (-np.inf, 1.1), margin=0.5)
@@ -84,8 +97,8 @@ def speed_limit(x: Rollouts, robot: Any) -> np.ndarray:
 
 #: planning-only shaping terms, added to the task's own by name in ``PredictiveSampling(shaping=...)``
 PLANNER_TERMS: dict[str, Callable[[Rollouts, Any], np.ndarray]] = {
-    "pelvis_height": pelvis_height, "low_profile": low_profile, "balance": balance, "feet_follow": feet_follow,
-    "feet_apart": feet_apart, "speed_limit": speed_limit}
+    "pelvis_height": pelvis_height, "pelvis_tall": pelvis_tall, "low_profile": low_profile, "balance": balance, "feet_follow": feet_follow,
+    "feet_apart": feet_apart, "low_feet": low_feet, "speed_limit": speed_limit}
 
 
 def _add_reading_sensors(spec: mujoco.MjSpec, env: Any) -> None:
@@ -119,17 +132,23 @@ class PredictiveSampling:
         samples' mean weighted by ``exp(return / (temperature * std(returns)))`` (MPPI).
     :param seed: seed of the perturbations (the planner is deterministic given it).
     :param threads: threads for ``mujoco.rollout``.
+    :param substeps: physics steps per control step in the planning model (default: the env's).
+        Fewer, longer steps plan faster: H1's 5 x 4 ms instead of 10 x 2 ms halves the cost of a
+        rollout, and its trajectories stay within ~5 mm of the env's over 0.8 s.
     """
 
     def __init__(self, horizon: int = 25, knots: int = 4, samples: int = 32, noise: float = 0.1, replan_every: int = 2,
-                 shaping: Optional[dict[str, float]] = None, temperature: float = 0.0, seed: int = 0, threads: int = 1) -> None:
-        if horizon < 2 or knots < 2 or samples < 2 or replan_every < 1 or noise < 0:
-            raise SbilError("PredictiveSampling needs horizon >= 2, knots >= 2, samples >= 2, replan_every >= 1, noise >= 0.")
+                 shaping: Optional[dict[str, float]] = None, temperature: float = 0.0, seed: int = 0, threads: int = 1,
+                 substeps: Optional[int] = None) -> None:
+        if horizon < 2 or knots < 2 or samples < 2 or replan_every < 1 or noise < 0 or (substeps is not None and substeps < 1):
+            raise SbilError("PredictiveSampling needs horizon >= 2, knots >= 2, samples >= 2, replan_every >= 1, noise >= 0 "
+                            "and substeps >= 1 (or None).")
         self.horizon, self.n_knots, self.samples, self.noise = int(horizon), int(knots), int(samples), float(noise)
         self.replan_every, self.seed = int(replan_every), int(seed)
         self.shaping = {str(k): float(v) for k, v in (shaping or {}).items()}
         self.temperature = float(temperature)
         self.threads = int(threads)
+        self.substeps = None if substeps is None else int(substeps)
         self.env: Any = None
 
     # ---- controller interface ---------------------------------------------------------------------
@@ -140,7 +159,8 @@ class PredictiveSampling:
         spec = env.robot.build()
         if env.task.add_props is not None:
             env.task.add_props(spec, env.robot.scale)
-        spec.option.timestep = env.robot.timestep
+        self._substeps = self.substeps or env.robot.n_substeps
+        spec.option.timestep = env.robot.timestep if self.substeps is None else env.dt / self.substeps
         _add_reading_sensors(spec, env)
         self.model = spec.compile()
         if self.model.nq != env.model.nq or self.model.nu != env.model.nu:
@@ -203,7 +223,7 @@ class PredictiveSampling:
         knots = np.clip(knots, self._low, self._high)
         ctrl = self._interpolate(knots)  # (n, h, nu)
         mujoco.mj_getState(env.model, env.data, self._state, self._state_spec)
-        sub = env.robot.n_substeps
+        sub = self._substeps
         _, sensordata = mj_rollout.rollout(self.model, self._datas, np.tile(self._state, (n, 1)),
                                            np.repeat(ctrl, sub, axis=1), persistent_pool=self.threads > 1)
         returns = self._score(sensordata[:, sub - 1::sub])
@@ -245,7 +265,7 @@ class PredictiveSampling:
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "kind": "mpc", "horizon": self.horizon, "knots": self.n_knots, "samples": self.samples,
                 "noise": self.noise, "replan_every": self.replan_every, "shaping": self.shaping,
-                "temperature": self.temperature, "seed": self.seed}
+                "temperature": self.temperature, "seed": self.seed, "substeps": self.substeps}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "PredictiveSampling":

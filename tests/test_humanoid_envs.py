@@ -197,6 +197,35 @@ def test_rewards_of_a_batch_of_readings_match_the_env_step_by_step(task):
 
 
 @needs_h1
+def test_a_coarser_planning_model_tracks_the_env():
+    """``substeps=5`` plans with 4 ms physics steps instead of H1's 2 ms: half the cost, and its
+    rollouts must stay close to what the env then does."""
+    import mujoco
+    from mujoco import rollout
+
+    from sbil_envs.mpc import PredictiveSampling
+
+    env = make("sbil/H1Walk-v0")[1]
+    planner = PredictiveSampling(samples=2, horizon=4, substeps=5)
+    planner.bind(env)
+    assert planner.model.opt.timestep == pytest.approx(2 * env.model.opt.timestep)
+    actions = np.random.default_rng(0).uniform(-0.3, 0.3, (30, env.model.nu))
+    state = np.zeros(mujoco.mj_stateSize(env.model, planner._state_spec))
+    mujoco.mj_getState(env.model, env.data, state, planner._state_spec)
+    ctrl = np.repeat(np.stack([env.action_to_ctrl(a) for a in actions]), 5, axis=0)[None]
+    _, sensordata = rollout.rollout(planner.model, mujoco.MjData(planner.model), state[None], ctrl)
+    planned = planner._readings(sensordata[:, 4::5])
+    pelvis, rewards = [], []
+    for a in actions:
+        rewards.append(env.step(a.astype(np.float32))[1])
+        pelvis.append(env.data.xpos[env.model.body(env.robot.pelvis).id].copy())
+    np.testing.assert_allclose(planned.pelvis[0], pelvis, rtol=0, atol=0.01)  # within 1 cm over 0.6 s
+    np.testing.assert_allclose(env.task.reward(planned, env.robot)[0][0], rewards, rtol=0, atol=0.02)
+    with pytest.raises(SbilError, match="substeps >= 1"):
+        PredictiveSampling(substeps=0)
+
+
+@needs_h1
 def test_mpc_planner_is_deterministic_round_trips_and_checks_its_terms(tmp_path):
     from sbil_envs.controllers import load_controller
     from sbil_envs.mpc import PredictiveSampling
