@@ -153,10 +153,13 @@ def ship_expert(
     run_dir = Path(run_dir)
     policy_path = _policy_file(run_dir, which)
     model = load_expert_policy(policy_path, cfg.algo)
-    train_result = json.loads((run_dir / "result.json").read_text()) if (run_dir / "result.json").is_file() else {}
+    # The policy's own step count: the best model may predate the end of its run (result.json).
+    steps = model.num_timesteps
+    if not steps and (run_dir / "result.json").is_file():
+        steps = json.loads((run_dir / "result.json").read_text()).get("n_timesteps", 0)
     return ship_demos(
         cfg.task, cfg.env_id, cfg.env_kwargs, model, cfg.algo, policy_path, int(n_episodes or cfg.n_demo_episodes), n_random, seed,
-        steps_trained=int(train_result.get("n_timesteps", model.num_timesteps)), command=command,
+        steps_trained=int(steps), command=command,
         train_command=f"python scripts/train_expert.py {cfg.task}", floor=cfg.floor, data_dir=data_dir,
     )
 

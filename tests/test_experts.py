@@ -105,6 +105,10 @@ def test_train_expert_resumes_and_ships(tmp_path):
     assert collect.main(["pendulum", "--run", str(run), "--episodes", "2", "--random-episodes", "2", "--out", str(data)]) == 0
     entry = verify_task_files("pendulum", data)
     assert entry["episodes"] == 2 and entry["steps"] == 400
+    from stable_baselines3 import SAC
+
+    # the shipped policy's own step count, which for a best model may be less than the run's
+    assert entry["steps_trained"] == SAC.load(run / "best_model.zip", device="cpu").num_timesteps
 
 
 def test_train_expert_resume_is_exact(tmp_path):
