@@ -7,7 +7,9 @@ An expert run lives in one output folder: ``checkpoints/`` (model + replay buffe
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import json
 import pickle
 import time
 from dataclasses import dataclass, field
@@ -122,6 +124,7 @@ def train_expert(
         evaluator = EvalCallback(eval_env, cfg.eval_freq, cfg.n_eval_episodes, log_dir=out_dir, save_best=True, verbose=verbose)
         if resume:
             path, manifest = require_checkpoint(ckpt_dir, f"Start it afresh: python scripts/train_expert.py {cfg.task}")
+            _check_recipe_unchanged(out_dir, cfg)
             model = algo_cls.load(path / "model.zip", env=env, device=device, tensorboard_log=str(out_dir / "tb"))
             if isinstance(model, OffPolicyAlgorithm):
                 model.load_replay_buffer(path / "replay_buffer.pkl")
@@ -149,7 +152,8 @@ def train_expert(
             atomic_write_json(out_dir / "config.json", {"seed": seed, "n_timesteps": total, "init_from": str(init_from), **dataclasses.asdict(cfg)})
             print(f"Starting {cfg.task} expert from {init_from} ({model.num_timesteps} env steps).")
         else:
-            model = algo_cls("MlpPolicy", env, seed=seed, device=device, tensorboard_log=str(out_dir / "tb"), verbose=0, **cfg.hyperparams)
+            model = algo_cls("MlpPolicy", env, seed=seed, device=device, tensorboard_log=str(out_dir / "tb"), verbose=0,
+                              **copy.deepcopy(cfg.hyperparams))  # SB3 adds keys to policy_kwargs in place
             atomic_write_json(out_dir / "config.json", {"seed": seed, "n_timesteps": total, **dataclasses.asdict(cfg)})
 
         def save() -> None:
@@ -190,6 +194,21 @@ def train_expert(
         env.close()
         eval_env.close()
         return result
+
+
+def _check_recipe_unchanged(out_dir: Path, cfg: ExpertConfig) -> None:
+    """A resumed run must go on with the recipe it started with (a changed training env or
+    hyperparameter would silently make it another run); only the budget may change (``--steps``)."""
+    path = out_dir / "config.json"
+    if not path.is_file():  # runs from before config.json was written
+        return
+    started = json.loads(path.read_text())
+    now = json.loads(json.dumps(dataclasses.asdict(cfg)))
+    changed = sorted(k for k in now if k != "n_timesteps" and k in started and started[k] != now[k])
+    if changed:
+        details = "; ".join(f"{k}: {started[k]!r} then, {now[k]!r} now" for k in changed)
+        raise SbilError(f"{cfg.task}'s recipe in sbil/configs/experts.yaml changed since the run in {out_dir} started ({details}). "
+                        f"Restore the recipe to resume it, or start a new run in another --out folder.")
 
 
 def rollout_episodes(policy: Any, env_id: str, env_kwargs: dict[str, Any], n_episodes: int, seed: int, progress_bar: bool = False) -> list[dict]:

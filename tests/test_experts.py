@@ -101,6 +101,14 @@ def test_train_expert_resumes_and_ships(tmp_path):
         train_expert.main([*base, "--steps", "800"])
     assert train_expert.main([*base, "--steps", "800", "--resume"]) == 0
     assert json.loads((run / "result.json").read_text())["n_timesteps"] == 800
+    import dataclasses
+
+    from sbil.experts import get_expert_config
+    from sbil.experts import train_expert as train
+
+    changed = dataclasses.replace(get_expert_config("pendulum"), train_env_kwargs={"g": 9.0})
+    with pytest.raises(SbilError, match=r"recipe .* changed .*train_env_kwargs: \{\} then, \{'g': 9.0\} now"):
+        train(changed, run, 0, True, 1000)  # resuming with another training env would be another run
     data = tmp_path / "data"
     assert collect.main(["pendulum", "--run", str(run), "--episodes", "2", "--random-episodes", "2", "--out", str(data)]) == 0
     entry = verify_task_files("pendulum", data)
