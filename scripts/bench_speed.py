@@ -220,7 +220,8 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--estimator-task", default="halfcheetah", help="shipped task whose expert demos the estimator part uses")
     parser.add_argument("--ppo-steps", type=int, default=40_960, help="env steps of each PPO run")
     parser.add_argument("--ppo-warmup", type=int, default=8_192, help="PPO rates count only rollouts after this many steps")
-    parser.add_argument("--sac-steps", type=int, default=4_000, help="timed env steps of each SAC run (in turns of 1,000)")
+    parser.add_argument("--sac-steps", type=int, default=12_000,
+                        help="timed env steps of each SAC run (in turns of 1,000; 12 turns: with 4 the ratio moved by 0.1 between runs)")
     parser.add_argument("--prefill", type=int, default=100_000,
                         help="random transitions in SMILING's learner buffer and SAC's replay buffer before each run")
     parser.add_argument("--states", type=int, default=1024)

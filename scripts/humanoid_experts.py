@@ -12,7 +12,7 @@ tasks use position actuators, so two planners that use the simulator do it in mi
   with the task reward itself as the objective. Enough to sit, not to move (no feedback).
 - ``--planner mpc`` (closed loop, :class:`sbil_envs.mpc.PredictiveSampling`): re-plans the joint
   targets every 1-2 control steps from the simulator's state, over a 0.6-0.7 s horizon, scoring
-  rollouts with the task reward plus planning-only shaping (``TASKS[...]["mpc"]``). 3-3.5 min per
+  rollouts with the task reward plus planning-only shaping (``TASKS[...]["mpc"]``). 2.5-3.5 min per
   episode on one core.
 The demos are deterministic rollouts of the task exactly as defined (fixed 1000-step episodes,
 unshaped reward); the manifest records the bar and whether the expert meets it.

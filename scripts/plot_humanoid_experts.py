@@ -4,8 +4,9 @@
     MUJOCO_GL=egl python scripts/plot_humanoid_experts.py        # every shipped h1_* task
 
 Per task: head height, forward velocity of the centre of mass and reward over the shipped demo
-episode with the median return (the typical one, not the best), replayed (``<task>.png``), and a strip of rendered frames (``<task>_strip.png``) where an OpenGL backend
-works (EGL or OSMesa); without one the strip is skipped with a note.
+episode with the median return (the typical one, not the best), replayed (``<task>.png``), and a
+strip of rendered frames (``<task>_strip.png``) where an OpenGL backend works (EGL or OSMesa);
+without one the strip is skipped with a note.
 """
 
 from __future__ import annotations
