@@ -21,6 +21,11 @@ def test_manifest_lists_verifiable_tasks():
                     "random_return_mean", "random_return_std", "command", "seed", "files"):
             assert key in entry, (task, key)
         assert entry["expert_return_mean"] > entry["random_return_mean"]
+        if entry["policy"].endswith(".zip"):  # an SB3 policy: the README's steps column is its own step count
+            from stable_baselines3.common.save_util import load_from_zip_file
+
+            data = load_from_zip_file(EXPERT_DATA_DIR / entry["policy"], device="cpu", load_data=True)[0]
+            assert entry["steps_trained"] == data["num_timesteps"], task
 
 
 # Planners re-plan every step from the simulator (minutes per episode): checked from their demos instead.
