@@ -222,11 +222,7 @@ class PredictiveSampling:
         knots[1:] += self._scale * self._rng.standard_normal((n - 1, self.n_knots, env.model.nu))
         knots = np.clip(knots, self._low, self._high)
         ctrl = self._interpolate(knots)  # (n, h, nu)
-        mujoco.mj_getState(env.model, env.data, self._state, self._state_spec)
-        sub = self._substeps
-        _, sensordata = mj_rollout.rollout(self.model, self._datas, np.tile(self._state, (n, 1)),
-                                           np.repeat(ctrl, sub, axis=1), persistent_pool=self.threads > 1)
-        returns = self._score(sensordata[:, sub - 1::sub])
+        returns = self._score(self._rollout(ctrl))
         best = int(np.argmax(returns))
         if self.temperature > 0:  # MPPI: a softmax-weighted mean of the samples (smoother plans)
             spread = max(float(returns.std()), 1e-9)
@@ -237,6 +233,15 @@ class PredictiveSampling:
             self._knots, self._plan = knots[best], ctrl[best]
         self._plan_start = self.t
         self.returns.append(float(returns[best]))
+
+    def _rollout(self, ctrl: np.ndarray) -> np.ndarray:
+        """Joint-target plans ``(samples, horizon, nu)``, rolled out from the env's current state ->
+        the planning model's sensor values after each control step ``(samples, horizon, nsensordata)``."""
+        mujoco.mj_getState(self.env.model, self.env.data, self._state, self._state_spec)
+        sub = self._substeps
+        _, sensordata = mj_rollout.rollout(self.model, self._datas, np.tile(self._state, (len(ctrl), 1)),
+                                           np.repeat(ctrl, sub, axis=1), persistent_pool=self.threads > 1)
+        return sensordata[:, sub - 1::sub]
 
     def _readings(self, sd: np.ndarray) -> Readings:
         """Per-step sensor values ``(samples, horizon, nsensordata)`` -> batched task readings."""

@@ -1,7 +1,10 @@
+import dataclasses
 import json
 
 import numpy as np
 import pytest
+from stable_baselines3 import SAC
+from stable_baselines3.common.save_util import load_from_zip_file
 
 from sbil.data import EXPERT_DATA_DIR, read_manifest, verify_task_files
 from sbil.errors import SbilError
@@ -22,8 +25,6 @@ def test_manifest_lists_verifiable_tasks():
             assert key in entry, (task, key)
         assert entry["expert_return_mean"] > entry["random_return_mean"]
         if entry["policy"].endswith(".zip"):  # an SB3 policy: the README's steps column is its own step count
-            from stable_baselines3.common.save_util import load_from_zip_file
-
             data = load_from_zip_file(EXPERT_DATA_DIR / entry["policy"], device="cpu", load_data=True)[0]
             assert entry["steps_trained"] == data["num_timesteps"], task
 
@@ -106,10 +107,7 @@ def test_train_expert_resumes_and_ships(tmp_path):
         train_expert.main([*base, "--steps", "800"])
     assert train_expert.main([*base, "--steps", "800", "--resume"]) == 0
     assert json.loads((run / "result.json").read_text())["n_timesteps"] == 800
-    import dataclasses
-
-    from sbil.experts import get_expert_config
-    from sbil.experts import train_expert as train
+    from sbil.experts import train_expert as train  # the script's main is train_expert.main here
 
     changed = dataclasses.replace(get_expert_config("pendulum"), train_env_kwargs={"g": 9.0})
     with pytest.raises(SbilError, match=r"recipe .* changed .*train_env_kwargs: \{\} then, \{'g': 9.0\} now"):
@@ -118,8 +116,6 @@ def test_train_expert_resumes_and_ships(tmp_path):
     assert collect.main(["pendulum", "--run", str(run), "--episodes", "2", "--random-episodes", "2", "--out", str(data)]) == 0
     entry = verify_task_files("pendulum", data)
     assert entry["episodes"] == 2 and entry["steps"] == 400
-    from stable_baselines3 import SAC
-
     # the shipped policy's own step count, which for a best model may be less than the run's
     assert entry["steps_trained"] == SAC.load(run / "best_model.zip", device="cpu").num_timesteps
 

@@ -178,20 +178,14 @@ def test_open_loop_controller_round_trip_and_bad_input(tmp_path):
 @pytest.mark.parametrize("task", ["walk", "sit", "crawl"])
 def test_rewards_of_a_batch_of_readings_match_the_env_step_by_step(task):
     """The planner scores rollouts with batched readings: they must give the env's own rewards."""
-    import mujoco
-    from mujoco import rollout
-
     from sbil_envs.mpc import PredictiveSampling
 
     env = make(f"sbil/H1{task.capitalize()}-v0")[1]  # the planner reads rollouts; it needs H1's position actuators
     planner = PredictiveSampling(samples=2, horizon=4)
     planner.bind(env)
     actions = np.random.default_rng(0).uniform(-0.3, 0.3, (20, env.model.nu))
-    state = np.zeros(mujoco.mj_stateSize(env.model, planner._state_spec))
-    mujoco.mj_getState(env.model, env.data, state, planner._state_spec)
-    ctrl = np.repeat(np.stack([env.action_to_ctrl(a) for a in actions]), env.robot.n_substeps, axis=0)[None]
-    _, sensordata = rollout.rollout(planner.model, mujoco.MjData(planner.model), state[None], ctrl)
-    batch = env.task.reward(planner._readings(sensordata[:, env.robot.n_substeps - 1::env.robot.n_substeps]), env.robot)[0][0]
+    planned = planner._readings(planner._rollout(np.stack([env.action_to_ctrl(a) for a in actions])[None]))
+    batch = env.task.reward(planned, env.robot)[0][0]
     stepped = [env.step(a.astype(np.float32))[1] for a in actions]
     np.testing.assert_allclose(batch, stepped, rtol=0, atol=1e-6)
 
@@ -200,9 +194,6 @@ def test_rewards_of_a_batch_of_readings_match_the_env_step_by_step(task):
 def test_a_coarser_planning_model_tracks_the_env():
     """``substeps=5`` plans with 4 ms physics steps instead of H1's 2 ms: half the cost, and its
     rollouts must stay close to what the env then does."""
-    import mujoco
-    from mujoco import rollout
-
     from sbil_envs.mpc import PredictiveSampling
 
     env = make("sbil/H1Walk-v0")[1]
@@ -210,11 +201,7 @@ def test_a_coarser_planning_model_tracks_the_env():
     planner.bind(env)
     assert planner.model.opt.timestep == pytest.approx(2 * env.model.opt.timestep)
     actions = np.random.default_rng(0).uniform(-0.3, 0.3, (30, env.model.nu))
-    state = np.zeros(mujoco.mj_stateSize(env.model, planner._state_spec))
-    mujoco.mj_getState(env.model, env.data, state, planner._state_spec)
-    ctrl = np.repeat(np.stack([env.action_to_ctrl(a) for a in actions]), 5, axis=0)[None]
-    _, sensordata = rollout.rollout(planner.model, mujoco.MjData(planner.model), state[None], ctrl)
-    planned = planner._readings(sensordata[:, 4::5])
+    planned = planner._readings(planner._rollout(np.stack([env.action_to_ctrl(a) for a in actions])[None]))
     pelvis, rewards = [], []
     for a in actions:
         rewards.append(env.step(a.astype(np.float32))[1])
