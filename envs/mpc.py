@@ -39,6 +39,9 @@ class Rollouts:
     bodies: np.ndarray  #: (..., nbody - 1, 3) every body's origin (world excluded)
     feet: tuple[int, int]  #: index of the left and right foot in ``bodies``
     dt: float  #: control step (s)
+    joints: np.ndarray  #: (..., njnt - 1) every hinge joint's angle (the free root excluded)
+    joint_names: tuple[str, ...]  #: names of the hinge joints, in the order of ``joints``
+    nominal: np.ndarray  #: (njnt - 1,) the joints' angles in the nominal standing pose
 
     def feet_midpoint(self) -> np.ndarray:
         return 0.5 * (self.bodies[..., self.feet[0], :2] + self.bodies[..., self.feet[1], :2])
@@ -90,6 +93,25 @@ def low_feet(x: Rollouts, robot: Any) -> np.ndarray:
     return tolerance(feet_z, (-np.inf, 0.3 * s), margin=0.3 * s)
 
 
+def _posture(x: Rollouts, parts: tuple[str, ...], bounds: float, margin: float) -> np.ndarray:
+    """The joints whose names contain one of ``parts`` within ``bounds`` (mean absolute angle, rad) of the nominal pose."""
+    cols = [i for i, name in enumerate(x.joint_names) if any(part in name for part in parts)]
+    error = np.abs(x.joints[..., cols] - x.nominal[cols]).mean(axis=-1)
+    return tolerance(error, (0.0, bounds), margin=margin)
+
+
+def upper_posture(x: Rollouts, robot: Any) -> np.ndarray:
+    """Torso and arms near the nominal pose: the planner's perturbations otherwise swing them freely,
+    which shifts the centre of mass the legs must catch."""
+    return _posture(x, ("torso", "shoulder", "elbow"), 0.1, 0.5)
+
+
+def hip_posture(x: Rollouts, robot: Any) -> np.ndarray:
+    """Hip yaw and roll and the ankles near the nominal pose: a walk steps with hip pitch and knee;
+    twisted or splayed legs trip it."""
+    return _posture(x, ("hip_yaw", "hip_roll", "ankle"), 0.05, 0.3)
+
+
 def speed_limit(x: Rollouts, robot: Any) -> np.ndarray:
     """Forward speed at most 1.1 m/s: the walk reward stops growing at 1 m/s, the risk of a fall does not."""
     return tolerance(x.readings.com_vel[..., 0], (-np.inf, 1.1), margin=0.5)
@@ -98,7 +120,8 @@ def speed_limit(x: Rollouts, robot: Any) -> np.ndarray:
 #: planning-only shaping terms, added to the task's own by name in ``PredictiveSampling(shaping=...)``
 PLANNER_TERMS: dict[str, Callable[[Rollouts, Any], np.ndarray]] = {
     "pelvis_height": pelvis_height, "pelvis_tall": pelvis_tall, "low_profile": low_profile, "balance": balance, "feet_follow": feet_follow,
-    "feet_apart": feet_apart, "low_feet": low_feet, "speed_limit": speed_limit}
+    "feet_apart": feet_apart, "low_feet": low_feet, "speed_limit": speed_limit, "upper_posture": upper_posture,
+    "hip_posture": hip_posture}
 
 
 def _add_reading_sensors(spec: mujoco.MjSpec, env: Any) -> None:
@@ -112,6 +135,9 @@ def _add_reading_sensors(spec: mujoco.MjSpec, env: Any) -> None:
     spec.add_sensor(name="mpc_torso_z", type=sensor.mjSENS_FRAMEZAXIS, objtype=xbody, objname=env.robot.torso)
     for i in range(1, env.model.nbody):  # every body's origin, for the shaping terms
         spec.add_sensor(name=f"mpc_body_{i}", type=sensor.mjSENS_FRAMEPOS, objtype=xbody, objname=env.model.body(i).name)
+    for j in range(1, env.model.njnt):  # every hinge joint's angle, for the posture terms
+        spec.add_sensor(name=f"mpc_joint_{j}", type=sensor.mjSENS_JOINTPOS, objtype=mujoco.mjtObj.mjOBJ_JOINT,
+                        objname=env.model.joint(j).name)
     for i in range(env.model.nu):
         spec.add_sensor(name=f"mpc_force_{i}", type=sensor.mjSENS_ACTUATORFRC, objtype=mujoco.mjtObj.mjOBJ_ACTUATOR,
                         objname=env.model.actuator(i).name)
@@ -172,6 +198,9 @@ class PredictiveSampling:
         self._body_adr = np.array([m.sensor(f"mpc_body_{i}").adr[0] + k for i in range(1, m.nbody) for k in range(3)])
         self._feet = tuple(m.body(name).id - 1 for name in env.robot.feet)
         self._force_adr = np.array([m.sensor(f"mpc_force_{i}").adr[0] for i in range(m.nu)])
+        self._joint_adr = np.array([m.sensor(f"mpc_joint_{j}").adr[0] for j in range(1, m.njnt)])
+        self._joint_names = tuple(m.joint(j).name for j in range(1, m.njnt))
+        self._joint_nominal = np.array([env._nominal[m.jnt_qposadr[j]] for j in range(1, m.njnt)])
         self._state_spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
         self._state = np.zeros(mujoco.mj_stateSize(env.model, self._state_spec))
         self._low, self._high = env._ctrl_low, env._ctrl_high
@@ -257,7 +286,8 @@ class PredictiveSampling:
         readings, robot = self._readings(sd), self.env.robot
         rewards, terms = self.env.task.reward(readings, robot)
         if self.shaping:
-            x = Rollouts(readings, sd[..., self._body_adr].reshape(*sd.shape[:2], -1, 3), self._feet, self.env.dt)
+            x = Rollouts(readings, sd[..., self._body_adr].reshape(*sd.shape[:2], -1, 3), self._feet, self.env.dt,
+                         sd[..., self._joint_adr], self._joint_names, self._joint_nominal)
             extra = np.zeros_like(rewards)
             for name, weight in self.shaping.items():
                 if name != "terminal":

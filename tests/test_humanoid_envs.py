@@ -250,3 +250,18 @@ def test_every_planner_shaping_term_is_a_score_in_0_1():
     # each step's reward <= 1 and each term in [0, 1]: a plan's return is at most horizon * (1 + n_terms)
     assert all(0.0 <= r <= 5 * (1 + len(PLANNER_TERMS)) for r in planner.returns)
     assert len(planner.returns) == 2
+
+
+def test_posture_terms_score_each_joint_group_against_the_nominal_pose():
+    from sbil_envs.mpc import Rollouts, hip_posture, upper_posture
+
+    names = ("left_hip_yaw", "left_knee", "torso", "left_shoulder_pitch")
+    nominal = np.array([0.0, 0.8, 0.0, 0.0])
+    joints = np.array([[0.0, 0.8, 0.0, 0.0],   # nominal
+                       [0.3, 0.8, 0.0, 0.0],   # hip turned
+                       [0.0, 0.8, 0.0, 1.0],   # arm raised
+                       [0.0, 1.5, 0.0, 0.0]])  # knee bent: neither group's concern
+    x = Rollouts(readings=None, bodies=None, feet=(0, 1), dt=0.02, joints=joints, joint_names=names, nominal=nominal)
+    np.testing.assert_allclose(upper_posture(x, None)[[0, 1, 3]], 1.0)
+    np.testing.assert_allclose(hip_posture(x, None)[[0, 2, 3]], 1.0)
+    assert upper_posture(x, None)[2] < 0.5 and hip_posture(x, None)[1] < 0.5
