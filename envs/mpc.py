@@ -96,6 +96,8 @@ def low_feet(x: Rollouts, robot: Any) -> np.ndarray:
 def _posture(x: Rollouts, parts: tuple[str, ...], bounds: float, margin: float) -> np.ndarray:
     """The joints whose names contain one of ``parts`` within ``bounds`` (mean absolute angle, rad) of the nominal pose."""
     cols = [i for i, name in enumerate(x.joint_names) if any(part in name for part in parts)]
+    if not cols:
+        raise SbilError(f"This robot has no joint named like {', '.join(parts)}; drop the posture term from the shaping.")
     error = np.abs(x.joints[..., cols] - x.nominal[cols]).mean(axis=-1)
     return tolerance(error, (0.0, bounds), margin=margin)
 

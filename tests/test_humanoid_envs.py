@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -265,3 +267,6 @@ def test_posture_terms_score_each_joint_group_against_the_nominal_pose():
     np.testing.assert_allclose(upper_posture(x, None)[[0, 1, 3]], 1.0)
     np.testing.assert_allclose(hip_posture(x, None)[[0, 2, 3]], 1.0)
     assert upper_posture(x, None)[2] < 0.5 and hip_posture(x, None)[1] < 0.5
+    legs_only = dataclasses.replace(x, joints=joints[:, :2], joint_names=names[:2], nominal=nominal[:2])
+    with pytest.raises(SbilError, match="no joint named like torso, shoulder, elbow"):
+        upper_posture(legs_only, None)
