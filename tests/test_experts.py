@@ -42,7 +42,7 @@ def test_shipped_expert_reproduces_its_manifest_return(task):
         pytest.skip("a planner (minutes per episode): test_planner_demos_are_true_rollouts_of_the_shipped_planner")
     model = load_expert_policy(EXPERT_DATA_DIR / entry["policy"], entry["algo"])
     # Short episodes vary a lot (Pendulum): use them all; 1000-step MuJoCo episodes: a few suffice,
-    # unless the expert itself is erratic (a best-so-far one below its floor): then 10.
+    # unless the expert itself is erratic (Ant flips onto its back now and then): then 10.
     mean, std = entry["expert_return_mean"], entry["expert_return_std"]
     noisy = std > 0.05 * abs(mean)
     n = entry["episodes"] if entry["steps"] // entry["episodes"] <= 200 else (min(10, entry["episodes"]) if noisy else 3)
