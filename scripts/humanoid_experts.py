@@ -59,13 +59,13 @@ TASKS: dict[str, dict[str, Any]] = {
                 "pose": {"hip_pitch": -0.4, "knee": 0.8, "ankle": -0.4},
                 # Planner shaping: the capture point over the feet, feet that move with the body, do not
                 # cross and stay low (steps, not kicks), the pelvis at standing height (no crouched run),
-                # torso, arms, hip yaw/roll and ankles near the standing pose (445 with, 409 without),
+                # torso, arms, hip yaw/roll and ankles near the standing pose (482; 409 without),
                 # standing tall, moving (the reward's own terms, weighted up) but not above 1.1 m/s, and
                 # the horizon's last step weighted 5x; re-planned every control step, on a planning
                 # model with 4 ms physics steps (half the cost of the env's 2 ms, ~5 mm apart over 0.8 s).
                 "mpc": {"samples": 32, "noise": 0.15, "horizon": 30, "knots": 4, "replan_every": 1, "substeps": 5,
                         "shaping": {"balance": 1.0, "feet_follow": 1.0, "feet_apart": 0.5, "low_feet": 1.0, "pelvis_tall": 1.0,
-                                    "upper_posture": 0.5, "hip_posture": 0.5, "standing": 1.0, "upright": 1.0, "move": 2.0, "speed_limit": 1.0, "terminal": 5.0}}},
+                                    "upper_posture": 1.0, "hip_posture": 1.0, "standing": 1.0, "upright": 1.0, "move": 2.0, "speed_limit": 1.0, "terminal": 5.0}}},
 }
 
 
