@@ -24,6 +24,17 @@ from sbil.errors import SbilError
 FORMAT = "sbil-controller-v1"
 
 
+def expand_sides(values: dict[str, float], names: list[str]) -> dict[str, float]:
+    """Joint name -> value, with ``left_``/``right_`` left out meaning both sides; unknown names are an error."""
+    out = {}
+    for key, value in values.items():
+        keys = [key] if key in names else [f"{side}_{key}" for side in ("left", "right") if f"{side}_{key}" in names]
+        if not keys:
+            raise SbilError(f"Unknown joint {key!r} in a controller; valid: {', '.join(names)} (or without left_/right_).")
+        out.update({k: value for k in keys})
+    return out
+
+
 class OpenLoopController:
     """Joint targets ``pose + amplitude * sin(2 pi t / period + phase)``, reached from the nominal
     pose by a linear ramp over ``ramp`` steps (targets of joints not named stay nominal).
@@ -52,11 +63,11 @@ class OpenLoopController:
         self._nominal = env._hold_ctrl(env._nominal)
         self._target = self._nominal.copy()
         self._amp, self._phase = np.zeros(len(names)), np.zeros(len(names))
-        for key, value in self._expand(self.pose, names).items():
+        for key, value in expand_sides(self.pose, names).items():
             self._target[names.index(key)] = value
-        for key, value in self._expand(self.amplitude, names).items():
+        for key, value in expand_sides(self.amplitude, names).items():
             self._amp[names.index(key)] = value
-        for key, value in self._expand(self.phase, names).items():
+        for key, value in expand_sides(self.phase, names).items():
             self._phase[names.index(key)] = value
         for i, name in enumerate(names):  # an alternating gait: the right side half a period after the left
             left = "left_" + name[len("right_"):]
@@ -65,16 +76,6 @@ class OpenLoopController:
         low, high = env.model.actuator_ctrlrange.T
         self._target = np.clip(self._target, low, high)
         self.t = 0
-
-    @staticmethod
-    def _expand(values: dict[str, float], names: list[str]) -> dict[str, float]:
-        out = {}
-        for key, value in values.items():
-            keys = [key] if key in names else [f"{side}_{key}" for side in ("left", "right") if f"{side}_{key}" in names]
-            if not keys:
-                raise SbilError(f"Unknown joint {key!r} in a controller; valid: {', '.join(names)} (or without left_/right_).")
-            out.update({k: value for k in keys})
-        return out
 
     def reset(self) -> None:
         self.t = 0
@@ -104,12 +105,16 @@ def load_controller(path: Path) -> Any:
     """Read a controller JSON file, with an error naming the file when it is not one."""
     try:
         data = json.loads(Path(path).read_text())
-        if data.get("format") != FORMAT or data.get("kind") not in ("open_loop", "mpc"):
-            raise ValueError(f"not an {FORMAT} controller (kind open_loop or mpc)")
+        if data.get("format") != FORMAT or data.get("kind") not in ("open_loop", "mpc", "mpc_branching"):
+            raise ValueError(f"not an {FORMAT} controller (kind open_loop, mpc or mpc_branching)")
         if data["kind"] == "mpc":
             from .mpc import PredictiveSampling
 
             return PredictiveSampling.from_dict(data)
+        if data["kind"] == "mpc_branching":
+            from .mpc import BranchingPlanner
+
+            return BranchingPlanner.from_dict(data)
         return OpenLoopController(data["pose"], data["ramp"], data.get("amplitude"), data.get("phase"), data.get("period", 0))
     except (OSError, ValueError, KeyError, TypeError, SbilError) as e:
         raise SbilError(f"Controller file {path} does not load ({type(e).__name__}: {e}).") from None

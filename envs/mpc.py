@@ -2,12 +2,14 @@
 
 Predictive sampling (as in MuJoCo MPC): every few control steps, copy the simulator's state, roll
 out a few dozen perturbations of the current joint-target plan over a short horizon with
-``mujoco.rollout`` (C code, no Python per physics step), score them with the task reward (plus an
+``mujoco.rollout`` (C code, no Python per physics step), score them with the task reward (plus
 planning-only shaping terms), keep the best plan and act on its first steps. The plan holds the
 joint targets at a few knots over the horizon, linearly interpolated in between; it starts at the
-nominal pose. Shaping matters because the horizon is short (0.5-0.7 s): the task reward alone does
-not show the planner that collapsing to the floor, or standing too tall for the tunnel, stops all
-later progress.
+nominal pose (or at offsets from it). Shaping matters because the horizon is short (0.5-0.7 s):
+the task reward alone does not show the planner that collapsing to the floor, or standing too tall
+for the tunnel, stops all later progress. :class:`BranchingPlanner` sees further: it runs the
+planner itself, closed loop, on a copy of the simulator for 2 s along a few differently seeded
+branches, and plays the best.
 
 The planner reads the simulator (a privileged model, as the humanoid issue allows); the demos it
 produces are rollouts of the task exactly as defined.
@@ -26,7 +28,7 @@ from mujoco import rollout as mj_rollout
 
 from sbil.errors import SbilError
 
-from .controllers import FORMAT
+from .controllers import FORMAT, expand_sides
 from .tasks import Readings
 from .tolerance import tolerance
 
@@ -163,11 +165,14 @@ class PredictiveSampling:
     :param substeps: physics steps per control step in the planning model (default: the env's).
         Fewer, longer steps plan faster: H1's 5 x 4 ms instead of 10 x 2 ms halves the cost of a
         rollout, and its trajectories stay within ~5 mm of the env's over 0.8 s.
+    :param start: offsets (rad) added to the nominal joint targets in the first plan, by actuator
+        name (``left_``/``right_`` may be left out). H1 holding its nominal pose tips over backward
+        within 1.5 s; with the ankles at -0.3 it tips forward instead, and a walk starts ~1 s sooner.
     """
 
     def __init__(self, horizon: int = 25, knots: int = 4, samples: int = 32, noise: float = 0.1, replan_every: int = 2,
                  shaping: Optional[dict[str, float]] = None, temperature: float = 0.0, seed: int = 0, threads: int = 1,
-                 substeps: Optional[int] = None) -> None:
+                 substeps: Optional[int] = None, start: Optional[dict[str, float]] = None) -> None:
         if horizon < 2 or knots < 2 or samples < 2 or replan_every < 1 or noise < 0 or (substeps is not None and substeps < 1):
             raise SbilError("PredictiveSampling needs horizon >= 2, knots >= 2, samples >= 2, replan_every >= 1, noise >= 0 "
                             "and substeps >= 1 (or None).")
@@ -177,6 +182,7 @@ class PredictiveSampling:
         self.temperature = float(temperature)
         self.threads = int(threads)
         self.substeps = None if substeps is None else int(substeps)
+        self.start = {str(k): float(v) for k, v in (start or {}).items()}
         self.env: Any = None
 
     # ---- controller interface ---------------------------------------------------------------------
@@ -207,6 +213,11 @@ class PredictiveSampling:
         self._state = np.zeros(mujoco.mj_stateSize(env.model, self._state_spec))
         self._low, self._high = env._ctrl_low, env._ctrl_high
         self._scale = self.noise * env._ctrl_half
+        names = [m.actuator(i).name for i in range(m.nu)]
+        self._start_ctrl = env._hold_ctrl(env._nominal)
+        for name, offset in expand_sides(self.start, names).items():
+            self._start_ctrl[names.index(name)] += offset
+        self._start_ctrl = np.clip(self._start_ctrl, self._low, self._high)
         terms = env.reward_now()[1]
         unknown = sorted(set(self.shaping) - set(terms) - set(PLANNER_TERMS) - {"terminal"})
         if unknown:
@@ -217,10 +228,14 @@ class PredictiveSampling:
         self.t = 0
         self._rng = np.random.default_rng(self.seed)
         self._knot_t = np.linspace(0, self.horizon - 1, self.n_knots)
-        self._knots = np.tile(self.env._hold_ctrl(self.env._nominal), (self.n_knots, 1))
+        self._knots = np.tile(self._start_ctrl, (self.n_knots, 1))
         self._plan_start = 0
         self._plan: Optional[np.ndarray] = None
         self.returns: list[float] = []  #: the chosen plan's planning return at each re-plan
+
+    def reseed(self, *key: int) -> None:
+        """Draw the next perturbations from the stream keyed by ``(seed, *key)`` (a branch of :class:`BranchingPlanner`)."""
+        self._rng = np.random.default_rng([self.seed, *key])
 
     def predict(self, obs: Any = None, state: Any = None, episode_start: Any = None, deterministic: bool = True) -> tuple[np.ndarray, None]:
         if self.env is None:
@@ -302,10 +317,111 @@ class PredictiveSampling:
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "kind": "mpc", "horizon": self.horizon, "knots": self.n_knots, "samples": self.samples,
                 "noise": self.noise, "replan_every": self.replan_every, "shaping": self.shaping,
-                "temperature": self.temperature, "seed": self.seed, "substeps": self.substeps}
+                "temperature": self.temperature, "seed": self.seed, "substeps": self.substeps, "start": self.start}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "PredictiveSampling":
+        return cls(**{k: v for k, v in data.items() if k not in ("format", "kind")})
+
+    def save(self, path: Path) -> None:
+        from sbil.io import atomic_write
+
+        atomic_write(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+
+
+class BranchingPlanner:
+    """A :class:`PredictiveSampling` planner that looks further ahead by trying out its own futures.
+
+    Every ``segment`` control steps, it copies the simulator and runs the planner closed-loop on the
+    copy for ``segment + lookahead`` steps, once per branch (each branch with its own perturbation
+    seed), scoring each with the task reward alone. It then plays the best branch's first
+    ``segment`` actions, which reproduce that branch exactly (the simulator is deterministic and its
+    whole state is copied). Branches are tried one at a time, up to ``branches``; a branch whose mean
+    reward per step reaches ``accept`` ends the search early, so the planner spends its time where a
+    fall or a stall looms. The planner's 0.6 s horizon does not see most falls coming; a 2 s
+    closed-loop look-ahead does, and picks a future without them.
+
+    :param planner: the planner's settings (:class:`PredictiveSampling` keyword arguments).
+    :param branches: most branches tried per segment (1: the plain planner, at extra cost).
+    :param segment: control steps played from the chosen branch.
+    :param lookahead: control steps each branch runs beyond its segment, to judge it.
+    :param accept: mean task reward per step at which a branch is taken without trying more
+        (``None``: always try every branch).
+    """
+
+    _STATE = mujoco.mjtState.mjSTATE_INTEGRATION  # everything mj_step reads, warm start included
+
+    def __init__(self, planner: dict[str, Any], branches: int = 4, segment: int = 50, lookahead: int = 50,
+                 accept: Optional[float] = None) -> None:
+        if branches < 1 or segment < 1 or lookahead < 0:
+            raise SbilError("BranchingPlanner needs branches >= 1, segment >= 1 and lookahead >= 0.")
+        self.planner = PredictiveSampling(**planner)
+        self.branches, self.segment, self.lookahead = int(branches), int(segment), int(lookahead)
+        self.accept = None if accept is None else float(accept)
+        self.env: Any = None
+
+    def bind(self, env: Any) -> None:
+        self.env = env
+        self._copy = type(env)(robot=env.robot.name, task=env.task.name)  # the branches' simulator
+        self.planner.bind(self._copy)
+        self._state = np.zeros(mujoco.mj_stateSize(env.model, self._STATE))
+        self.reset()
+
+    def reset(self) -> None:
+        self.planner.reset()
+        self._memory = self._remember()
+        self._actions: list[np.ndarray] = []
+        self.scores: list[list[float]] = []  #: per segment, the branches' returns over segment + lookahead
+        self.segment_returns: list[float] = []  #: per segment, the chosen branch's return over the segment (what playing it gives)
+
+    def predict(self, obs: Any = None, state: Any = None, episode_start: Any = None, deterministic: bool = True) -> tuple[np.ndarray, None]:
+        if self.env is None:
+            raise SbilError("BranchingPlanner.predict before bind(env): roll it out with sbil.experts.rollout_episodes.")
+        if not self._actions:
+            self._search()
+        return self._actions.pop(0), None
+
+    def _remember(self) -> tuple:
+        """What the planner carries from step to step (its plan), to restart each branch from."""
+        p = self.planner
+        return p.t, p._knots.copy(), None if p._plan is None else p._plan.copy(), p._plan_start
+
+    def _restore(self, memory: tuple) -> None:
+        p = self.planner
+        p.t, p._knots, p._plan, p._plan_start = memory[0], memory[1].copy(), None if memory[2] is None else memory[2].copy(), memory[3]
+
+    def _search(self) -> None:
+        env, copy = self.env, self._copy
+        mujoco.mj_getState(env.model, env.data, self._state, self._STATE)
+        start, best, scores = self._memory, None, []
+        for k in range(self.branches):
+            mujoco.mj_setState(copy.model, copy.data, self._state, self._STATE)
+            mujoco.mj_forward(copy.model, copy.data)
+            self._restore(start)
+            self.planner.reseed(len(self.scores), k)
+            actions, total, memory, played = [], 0.0, None, 0.0
+            for i in range(self.segment + self.lookahead):
+                action = self.planner.predict(None)[0]
+                total += copy.step(action)[1]
+                if i < self.segment:
+                    actions.append(action)
+                if i == self.segment - 1:
+                    memory, played = self._remember(), total
+            scores.append(total)
+            if best is None or total > best[0]:
+                best = (total, actions, memory, played)
+            if self.accept is not None and total >= self.accept * (self.segment + self.lookahead):
+                break
+        self.scores.append(scores)
+        self.segment_returns.append(best[3])
+        self._actions, self._memory = list(best[1]), best[2]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": FORMAT, "kind": "mpc_branching", "planner": {k: v for k, v in self.planner.to_dict().items() if k not in ("format", "kind")},
+                "branches": self.branches, "segment": self.segment, "lookahead": self.lookahead, "accept": self.accept}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "BranchingPlanner":
         return cls(**{k: v for k, v in data.items() if k not in ("format", "kind")})
 
     def save(self, path: Path) -> None:

@@ -270,3 +270,40 @@ def test_posture_terms_score_each_joint_group_against_the_nominal_pose():
     legs_only = dataclasses.replace(x, joints=joints[:, :2], joint_names=names[:2], nominal=nominal[:2])
     with pytest.raises(SbilError, match="no joint named like torso, shoulder, elbow"):
         upper_posture(legs_only, None)
+
+
+@needs_h1
+def test_branching_planner_plays_the_branch_it_chose_and_round_trips(tmp_path):
+    """The chosen branch, played on the env, gives exactly the return it scored on the copy; the
+    search stops at the first branch that reaches ``accept``; the JSON file gives the same actions."""
+    from sbil_envs.controllers import load_controller
+    from sbil_envs.mpc import BranchingPlanner
+
+    settings = {"samples": 2, "horizon": 4, "knots": 2, "start": {"ankle": -0.3}}
+    planner = BranchingPlanner(settings, branches=3, segment=3, lookahead=2)
+    env = make("sbil/H1Walk-v0")[1]
+    planner.bind(env)
+    actions, rewards = [], []
+    for _ in range(9):
+        actions.append(planner.predict(None)[0])
+        rewards.append(env.step(actions[-1])[1])
+    np.testing.assert_allclose(np.reshape(rewards, (3, 3)).sum(1), planner.segment_returns, rtol=0, atol=1e-9)
+    assert [len(s) for s in planner.scores] == [3, 3, 3]
+
+    planner.save(tmp_path / "branching.json")
+    again = load_controller(tmp_path / "branching.json")
+    assert again.to_dict() == planner.to_dict()
+    env2 = make("sbil/H1Walk-v0")[1]
+    again.bind(env2)
+    for a in actions:
+        np.testing.assert_array_equal(again.predict(None)[0], a)
+        env2.step(a)
+
+    eager = BranchingPlanner(settings, branches=3, segment=3, lookahead=2, accept=0.0)  # any branch is good enough
+    eager.bind(make("sbil/H1Walk-v0")[1])
+    eager.predict(None)
+    assert eager.scores == [eager.scores[0][:1]]
+    with pytest.raises(SbilError, match="branches >= 1"):
+        BranchingPlanner(settings, branches=0)
+    with pytest.raises(SbilError, match="Unknown joint 'heel'"):
+        BranchingPlanner({**settings, "start": {"heel": 0.1}}).bind(make("sbil/H1Walk-v0")[1])
