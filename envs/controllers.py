@@ -96,9 +96,14 @@ class OpenLoopController:
                 "phase": self.phase, "period": self.period}
 
     def save(self, path: Path) -> None:
-        from sbil.io import atomic_write
+        save_controller(self, path)
 
-        atomic_write(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+
+def save_controller(controller: Any, path: Path) -> None:
+    """Write a controller's ``to_dict()`` as the JSON file :func:`load_controller` reads (atomically)."""
+    from sbil.io import atomic_write
+
+    atomic_write(path, json.dumps(controller.to_dict(), indent=2, sort_keys=True) + "\n")
 
 
 def load_controller(path: Path) -> Any:

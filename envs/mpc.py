@@ -18,7 +18,6 @@ produces are rollouts of the task exactly as defined.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -28,7 +27,7 @@ from mujoco import rollout as mj_rollout
 
 from sbil.errors import SbilError
 
-from .controllers import FORMAT, expand_sides
+from .controllers import FORMAT, expand_sides, save_controller
 from .tasks import Readings
 from .tolerance import tolerance
 
@@ -324,9 +323,7 @@ class PredictiveSampling:
         return cls(**{k: v for k, v in data.items() if k not in ("format", "kind")})
 
     def save(self, path: Path) -> None:
-        from sbil.io import atomic_write
-
-        atomic_write(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        save_controller(self, path)
 
 
 class BranchingPlanner:
@@ -425,6 +422,4 @@ class BranchingPlanner:
         return cls(**{k: v for k, v in data.items() if k not in ("format", "kind")})
 
     def save(self, path: Path) -> None:
-        from sbil.io import atomic_write
-
-        atomic_write(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        save_controller(self, path)
