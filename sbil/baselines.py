@@ -11,7 +11,7 @@ import torch as th
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
-from sbil.data import Demos
+from sbil.data import Demos, check_demos_env
 from sbil.errors import SbilError
 
 BASELINES = ("gail", "gail_so", "airl", "airl_so", "bc")
@@ -25,6 +25,7 @@ def make_adversarial_trainer(
     demo_batch_size: int = 1024,
     n_disc_updates_per_round: int = 4,
     seed: int = 0,
+    allow_other_env: bool = False,
     **trainer_kwargs: Any,
 ) -> Any:
     """An ``imitation`` GAIL or AIRL trainer around a stock SB3 learner.
@@ -35,6 +36,7 @@ def make_adversarial_trainer(
     :param venv: the training env (true rewards underneath; imitation replaces them).
     :param learner: the SB3 algorithm whose policy is trained (built on ``venv``).
     :param seed: seeds the discriminator's initial weights.
+    :param allow_other_env: accept demos recorded on another env (see :func:`sbil.data.check_demos_env`).
     """
     from imitation.algorithms.adversarial.airl import AIRL
     from imitation.algorithms.adversarial.gail import GAIL
@@ -44,6 +46,7 @@ def make_adversarial_trainer(
     check_baseline(name)
     if name == "bc":
         raise SbilError("bc is not adversarial: use train_bc.")
+    check_demos_env(demos, venv, allow_other_env=allow_other_env)
     use_action = not name.endswith("_so")
     cls, net_cls = (GAIL, BasicRewardNet) if name.startswith("gail") else (AIRL, BasicShapedRewardNet)
     # Seeded discriminator init, without touching the caller's global torch RNG.
@@ -64,11 +67,14 @@ def make_adversarial_trainer(
     )
 
 
-def train_bc(demos: Demos, venv: VecEnv, n_epochs: int = 10, batch_size: int = 256, seed: int = 0, progress_bar: bool = False) -> Any:
+def train_bc(demos: Demos, venv: VecEnv, n_epochs: int = 10, batch_size: int = 256, seed: int = 0, progress_bar: bool = False,
+             allow_other_env: bool = False) -> Any:
     """Behaviour cloning with ``imitation``'s BC on the demos; returns the trained policy.
 
     :param n_epochs: passes over the demos.
+    :param allow_other_env: accept demos recorded on another env (see :func:`sbil.data.check_demos_env`).
     """
+    check_demos_env(demos, venv, allow_other_env=allow_other_env)
     from imitation.algorithms import bc
 
     trainer = bc.BC(

@@ -33,7 +33,11 @@ from sbil.errors import SbilError
 from sbil.io import PathLike, atomic_write, atomic_write_json
 
 PROFILES_FILE = Path(__file__).parent / "configs" / "benchmark.yaml"
-ALGOS = ("smiling", "smiling_sa", "gail", "gail_so", "airl", "airl_so", "bc")
+#: ``gail*`` / ``airl*``: imitation's trainers; ``gail_reward*``: GAIL's discriminator reward
+#: (sbil.rewards.GailReward) through sbil's own train loop, as SMILING runs, so the two rewards
+#: compare like for like; ``rl`` is the oracle: the same SB3 learner on the env's true reward.
+ALGOS = ("smiling", "smiling_sa", "gail_reward", "gail_reward_so", "gail", "gail_so", "airl", "airl_so", "bc", "rl")
+TRAIN_LOOP_ALGOS = ("smiling", "smiling_sa", "gail_reward", "gail_reward_so")
 BACKENDS = ("local", "ray")
 CURVE_KEYS = ("timesteps", "mean_return", "std_return", "mean_length", "wall_time")
 
@@ -54,6 +58,7 @@ class TaskRecipe:
     gail_round_steps: Optional[int] = None
     bc_epochs: int = 20
     env_kwargs: Optional[dict] = None  #: override the manifest's env kwargs (rarely needed)
+    allow_other_env: bool = False  #: with env_kwargs that change the task: imitate the demos on it anyway
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,10 +192,12 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
 
         th.set_num_threads(1)  # one core per run: runs are the unit of parallelism
         with open(run_dir / "log.txt", "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-            if spec.algo.startswith("smiling"):
+            if spec.algo in TRAIN_LOOP_ALGOS:
                 curve, env_steps = _run_smiling(spec)
             elif spec.algo == "bc":
                 curve, env_steps = _run_bc(spec)
+            elif spec.algo == "rl":
+                curve, env_steps = _run_rl(spec)
             else:
                 curve, env_steps = _run_adversarial(spec)
     except BaseException as e:  # noqa: BLE001 - a failed run is data, the sweep goes on
@@ -218,6 +225,7 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
 
 
 def _run_smiling(spec: RunSpec) -> tuple[list[dict], int]:
+    """A learned-reward run through sbil's train loop (SMILING, or GAIL's reward as its peer)."""
     from omegaconf import OmegaConf
 
     from sbil.checkpoint import latest_checkpoint
@@ -227,9 +235,9 @@ def _run_smiling(spec: RunSpec) -> tuple[list[dict], int]:
     r = spec.recipe
     base = OmegaConf.create({
         "env": {"id": spec.env_id, "kwargs": spec.env_kwargs, "n_envs": r.n_envs},
-        "demos": {"source": r.task, "n_episodes": r.demo_episodes},
+        "demos": {"source": r.task, "n_episodes": r.demo_episodes, "allow_other_env": r.allow_other_env},
         "algo": {"name": r.algo, "kwargs": r.algo_kwargs},
-        "reward": {"learner": spec.algo, "reward_norm": "batch" if r.algo in ("sac", "td3") else "running"},
+        "reward": {"learner": spec.algo},
         "eval": {"freq": r.eval_freq, "n_episodes": r.n_eval_episodes},
         "total_timesteps": r.total_timesteps,
         "seed": spec.seed,
@@ -262,7 +270,8 @@ def _envs(spec: RunSpec) -> tuple[Any, Any]:
 def _demos(spec: RunSpec, env: Any) -> Any:
     from sbil.data import load_demos
 
-    return load_demos(spec.recipe.task, env=env, n_episodes=spec.recipe.demo_episodes, data_dir=spec.data_dir)
+    return load_demos(spec.recipe.task, env=env, n_episodes=spec.recipe.demo_episodes, data_dir=spec.data_dir,
+                      allow_other_env=spec.recipe.allow_other_env)
 
 
 def _run_adversarial(spec: RunSpec) -> tuple[list[dict], int]:
@@ -286,10 +295,16 @@ def _run_adversarial(spec: RunSpec) -> tuple[list[dict], int]:
     budget = -(-r.total_timesteps // round_steps) * round_steps
     # imitation prints a table per round to stdout by default; keep its log as CSV in the run folder.
     log = imit_logger.configure(str(Path(spec.run_dir) / "imitation"), format_strs=["csv"])
-    trainer = make_adversarial_trainer(spec.algo, demos, venv, learner, seed=spec.seed, custom_logger=log, gen_train_timesteps=round_steps)
+    trainer = make_adversarial_trainer(spec.algo, demos, venv, learner, seed=spec.seed, custom_logger=log, gen_train_timesteps=round_steps,
+                                       allow_other_env=spec.recipe.allow_other_env)
     evaluator = EvalCallback(eval_env, r.eval_freq, r.n_eval_episodes)
     trainer.gen_callback = [trainer.gen_callback, evaluator]
     trainer.train(budget)
+    return _finish(evaluator, learner, venv, eval_env)
+
+
+def _finish(evaluator: Any, learner: Any, venv: Any, eval_env: Any) -> tuple[list[dict], int]:
+    """A last evaluation at the final step (unless the schedule just made it); close the envs."""
     if not evaluator.history or evaluator.history[-1]["timesteps"] != learner.num_timesteps:
         evaluator.evaluate()
     venv.close()
@@ -297,12 +312,25 @@ def _run_adversarial(spec: RunSpec) -> tuple[list[dict], int]:
     return evaluator.history, learner.num_timesteps
 
 
+def _run_rl(spec: RunSpec) -> tuple[list[dict], int]:
+    """The oracle: the recipe's SB3 learner on the true task reward, same budget and evaluation."""
+    from sbil.callbacks import EvalCallback
+    from sbil.experts import get_algo
+
+    r = spec.recipe
+    venv, eval_env = _envs(spec)
+    learner = get_algo(r.algo)("MlpPolicy", venv, seed=spec.seed, device="cpu", verbose=0, **r.algo_kwargs)
+    evaluator = EvalCallback(eval_env, r.eval_freq, r.n_eval_episodes)
+    learner.learn(r.total_timesteps, callback=evaluator)
+    return _finish(evaluator, learner, venv, eval_env)
+
+
 def _run_bc(spec: RunSpec) -> tuple[list[dict], int]:
     from sbil.baselines import evaluate, train_bc
 
     venv, eval_env = _envs(spec)
     t0 = time.time()
-    policy = train_bc(_demos(spec, venv), venv, n_epochs=spec.recipe.bc_epochs, seed=spec.seed)
+    policy = train_bc(_demos(spec, venv), venv, n_epochs=spec.recipe.bc_epochs, seed=spec.seed, allow_other_env=spec.recipe.allow_other_env)
     mean, std = evaluate(policy, eval_env, spec.recipe.n_eval_episodes)
     venv.close()
     eval_env.close()
@@ -454,10 +482,14 @@ def summarize(results: Sequence[Optional[dict[str, Any]]]) -> tuple[list[dict], 
     cells: dict[tuple[str, str], list[dict]] = {}
     for r in ok:
         cells.setdefault((r["task"], r["algo"]), []).append(r)
+    # The oracle (rl: the same learner on the true reward) per task: the ceiling of this budget.
+    oracle = {task: float(np.mean([r["final_return"] for r in runs])) for (task, algo), runs in cells.items() if algo == "rl"}
     rows = []
     for (task, algo), runs in sorted(cells.items()):
         returns = np.array([r["final_return"] for r in runs])
         scores = np.array([r["normalized_score"] for r in runs])
+        random_return = runs[0]["random_return"]
+        of_oracle = (returns.mean() - random_return) / (oracle[task] - random_return) if task in oracle and oracle[task] != random_return else None
         point, lo, hi = stratified_bootstrap_ci({task: scores})
         sps = [r["env_steps_per_second"] for r in runs if r.get("env_steps_per_second")]
         rows.append({
@@ -465,6 +497,7 @@ def summarize(results: Sequence[Optional[dict[str, Any]]]) -> tuple[list[dict], 
             "failed": sum(1 for f in failed if f["task"] == task and f["algo"] == algo),
             "return_mean": float(returns.mean()), "return_std": float(returns.std()),
             "score_mean": float(scores.mean()), "iqm": point, "ci_low": lo, "ci_high": hi,
+            "oracle_return": oracle.get(task), "of_oracle": None if of_oracle is None else float(of_oracle),
             "wall_time": float(np.mean([r["wall_time"] for r in runs])),
             "env_steps": int(np.mean([r["env_steps"] for r in runs])),
             "env_steps_per_second": float(np.mean(sps)) if sps else None,
@@ -473,7 +506,9 @@ def summarize(results: Sequence[Optional[dict[str, Any]]]) -> tuple[list[dict], 
     for algo in sorted({r["algo"] for r in ok}):
         by_task = {task: np.array([r["normalized_score"] for r in runs]) for (task, a), runs in cells.items() if a == algo}
         point, lo, hi = stratified_bootstrap_ci(by_task)
-        aggregate.append({"algo": algo, "tasks": len(by_task), "runs": sum(len(v) for v in by_task.values()), "iqm": point, "ci_low": lo, "ci_high": hi})
+        of_oracle = [r["of_oracle"] for r in rows if r["algo"] == algo and r["of_oracle"] is not None]
+        aggregate.append({"algo": algo, "tasks": len(by_task), "runs": sum(len(v) for v in by_task.values()), "iqm": point, "ci_low": lo, "ci_high": hi,
+                          "of_oracle_mean": float(np.mean(of_oracle)) if of_oracle else None, "oracle_tasks": len(of_oracle)})
     return rows, aggregate
 
 
@@ -487,26 +522,30 @@ def markdown_report(profile: str, rows: list[dict], aggregate: list[dict], faile
         "",
         f"Produced by `{command}`. Normalised score = (R − R_random) / (R_expert − R_random) with the "
         "expert and random returns of `expert_data/manifest.json`; final deterministic-policy return on a "
-        "fresh evaluation env. IQM and 95% CI: stratified percentile bootstrap over seeds (rliable's method).",
+        "fresh evaluation env. IQM and 95% CI: stratified percentile bootstrap over seeds (rliable's method). "
+        "Of oracle = (R − R_random) / (R_oracle − R_random), with R_oracle the mean final return of `rl` (the same learner "
+        "on the true reward, same budget) on that task: the ceiling this budget allows.",
         "",
         "## Aggregate over tasks (normalised score)",
         "",
-        "| algorithm | tasks | runs | IQM | 95% CI |",
-        "|---|---|---|---|---|",
+        "| algorithm | tasks | runs | IQM | 95% CI | of oracle (mean over tasks) |",
+        "|---|---|---|---|---|---|",
     ]
-    lines += [f"| {a['algo']} | {a['tasks']} | {a['runs']} | {_fmt(a['iqm'])} | [{_fmt(a['ci_low'])}, {_fmt(a['ci_high'])}] |" for a in aggregate]
+    for a in aggregate:
+        of_oracle = f"{a['of_oracle_mean']:.2f} ({a['oracle_tasks']} tasks)" if a.get("of_oracle_mean") is not None else "–"
+        lines.append(f"| {a['algo']} | {a['tasks']} | {a['runs']} | {_fmt(a['iqm'])} | [{_fmt(a['ci_low'])}, {_fmt(a['ci_high'])}] | {of_oracle} |")
     lines += [
         "",
         "## Per task",
         "",
-        "| task | algorithm | runs | final return (mean ± std) | normalised (mean) | IQM [95% CI] | env steps | wall time / run | env steps/s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| task | algorithm | runs | final return (mean ± std) | normalised (mean) | IQM [95% CI] | of oracle | env steps | wall time / run | env steps/s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         runs = f"{r['runs']}" + (f" (+{r['failed']} failed)" if r["failed"] else "")
         lines.append(
             f"| {r['task']} | {r['algo']} | {runs} | {r['return_mean']:.1f} ± {r['return_std']:.1f} | {_fmt(r['score_mean'])} | "
-            f"{_fmt(r['iqm'])} [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}] | {r['env_steps']} | {r['wall_time']:.0f} s | "
+            f"{_fmt(r['iqm'])} [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}] | {_fmt(r.get('of_oracle'))} | {r['env_steps']} | {r['wall_time']:.0f} s | "
             f"{_fmt(r['env_steps_per_second'], '.0f')} |"
         )
     if failed:

@@ -54,6 +54,7 @@ class RelabelingReplayBuffer(ReplayBuffer):
 
     def add(self, *args: Any, **kwargs: Any) -> None:
         self.stored_at[self.pos] = self._n_adds
+        self.cache_version[self.pos] = -1  # a new transition in this slot: its cached reward was another's
         self._n_adds += 1
         super().add(*args, **kwargs)
 

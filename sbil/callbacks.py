@@ -19,6 +19,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from sbil.errors import SbilError
 from sbil.io import PathLike, atomic_path, atomic_write
+from sbil.rewards.base import BATCH_NORMS
 from sbil.wrappers import put_terminal_obs
 
 
@@ -200,6 +201,14 @@ class RewardRefitCallback(BaseCallback):
         ``"auto"`` (default): do so when this process may use at least two CPUs, the reward learner
         is a :class:`~sbil.rewards.RewardLearner` on the CPU and the system is POSIX; ``False``
         always refits in place (off-policy algorithms always do).
+    :param replace: draw ``samples_per_refit`` transitions with replacement at every refit (the
+        reference), so every refit costs the same number of gradient steps from the first on;
+        ``False`` draws ``min(size, samples_per_refit)`` distinct ones (a budget that grows with
+        the buffer).
+    :param refit_first_rollout: on-policy with deferred scoring: fit the learner net on the first
+        rollout before scoring it, so no rollout is scored by an untrained learner net (that rollout
+        then takes part in two refits: this one and the usual one after it). Off-policy runs need
+        no such step: their warm-up steps (``learning_starts``) are refit on before any update.
     """
 
     def __init__(
@@ -211,6 +220,8 @@ class RewardRefitCallback(BaseCallback):
         seed: int = 0,
         verbose: int = 0,
         refit_in_process: Union[bool, str] = "auto",
+        replace: bool = False,
+        refit_first_rollout: bool = False,
     ) -> None:
         super().__init__(verbose)
         for name, value in (("refit_every", refit_every), ("buffer_size", buffer_size), ("samples_per_refit", samples_per_refit)):
@@ -220,6 +231,8 @@ class RewardRefitCallback(BaseCallback):
         self.refit_every = int(refit_every)
         self.buffer_size = int(buffer_size)
         self.samples_per_refit = int(samples_per_refit)
+        self.replace = bool(replace)
+        self.refit_first_rollout = bool(refit_first_rollout)
         if refit_in_process not in (True, False, "auto"):
             raise SbilError(f"RewardRefitCallback: refit_in_process={refit_in_process!r} is invalid; it must be True, False or 'auto'.")
         self.refit_in_process: Union[bool, str] = refit_in_process
@@ -238,6 +251,7 @@ class RewardRefitCallback(BaseCallback):
         self._learned_count = 0
         self._learned_episodes: list[float] = []
         self._deferred: Any = None
+        self._raw_obs: Optional[np.ndarray] = None  # under VecNormalize: the raw observation the next step starts from
 
     def _on_training_start(self) -> None:
         from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
@@ -253,6 +267,10 @@ class RewardRefitCallback(BaseCallback):
         if not self.data:
             self._allocate(self.model.observation_space.shape, self.model.action_space.shape)
         self._last_refit_step = self.num_timesteps
+        normalizer = self.model.get_vec_normalize_env()
+        # The raw observation SB3's last one normalises (None before the env has been reset).
+        original = None if normalizer is None else getattr(normalizer, "old_obs", None)
+        self._raw_obs = None if original is None else np.array(original, np.float32)
         self._deferred = self._find_deferrable_wrapper() if self._on_policy else None
         self._in_process = self._deferred is not None and self._resolve_in_process()
         if self._deferred is not None:
@@ -284,7 +302,14 @@ class RewardRefitCallback(BaseCallback):
         env = self.model.get_env()
         while isinstance(env, VecEnvWrapper):
             if isinstance(env, VecNormalize) and env.norm_reward:
-                return None  # it would normalise the placeholder rewards: score per step instead
+                # It would normalise the placeholder rewards: score per step instead, which batch normalisations cannot.
+                if getattr(self.reward, "reward_norm", None) in BATCH_NORMS:
+                    raise SbilError(
+                        f"VecNormalize(norm_reward=True) above the learned reward makes it score step by step, which "
+                        f"reward_norm={self.reward.reward_norm!r} cannot (it normalises whole rollouts). Use VecNormalize(norm_reward=False), "
+                        "or build the learner with reward_norm='running', reward_clip=None, reward_floor=None."
+                    )
+                return None
             if isinstance(env, LearnedRewardVecEnv):
                 return env if env.reward_fn is self.reward else None
             env = env.venv
@@ -315,12 +340,25 @@ class RewardRefitCallback(BaseCallback):
 
     def _gather_step(self) -> None:
         loc = self.locals
-        new_obs = np.array(loc["new_obs"], dtype=np.float32, copy=True)
         dones, infos = loc["dones"], loc["infos"]
-        put_terminal_obs(new_obs, dones, infos)
         # On-policy algorithms step the env with the clipped actions; off-policy ones with `actions`.
-        acts = loc["clipped_actions"] if "clipped_actions" in loc else loc["actions"]
-        self._add(np.asarray(self.model._last_obs, np.float32), np.asarray(acts, np.float32), new_obs, np.asarray(dones, bool))
+        acts = np.asarray(loc["clipped_actions"] if "clipped_actions" in loc else loc["actions"], np.float32)
+        normalizer = self.model.get_vec_normalize_env()
+        if normalizer is None:
+            obs = np.asarray(self.model._last_obs, np.float32)
+            new_obs = np.array(loc["new_obs"], dtype=np.float32, copy=True)
+            put_terminal_obs(new_obs, dones, infos)
+        else:
+            # Under VecNormalize the algorithm sees normalised observations, but the reward scores raw
+            # ones (the wrapper sits below it, the replay buffer stores originals): refit on raw ones,
+            # recovered as SB3 itself stores them.
+            obs = self._raw_obs if self._raw_obs is not None else normalizer.unnormalize_obs(self.model._last_obs)
+            new_obs = np.array(normalizer.get_original_obs(), dtype=np.float32, copy=True)
+            self._raw_obs = new_obs.copy()  # the reset observation where an episode ended
+            for i in np.flatnonzero(dones):
+                if infos[i].get("terminal_observation") is not None:
+                    new_obs[i] = normalizer.unnormalize_obs(infos[i]["terminal_observation"])
+        self._add(np.asarray(obs, np.float32), acts, new_obs, np.asarray(dones, bool))
 
     def _on_rollout_end(self) -> None:
         if self._deferred is not None:
@@ -336,6 +374,8 @@ class RewardRefitCallback(BaseCallback):
             return
         # The same transitions, in the same order, as gathering them step by step.
         self._add(*(np.asarray(a, np.float32 if k < 3 else bool).reshape(-1, *a.shape[2:]) for k, a in enumerate(record)))
+        if self.refit_first_rollout and self.n_refits == 0:
+            self.refit()
         rewards = self._deferred.score(*record)
         buffer = self.model.rollout_buffer
         # The buffer already holds 0 + gamma * V(terminal obs) on truncated steps: add, don't overwrite.
@@ -397,7 +437,10 @@ class RewardRefitCallback(BaseCallback):
         self._last_refit_step = self.num_timesteps
         if self.size == 0:
             return {}
-        idx = self.rng.choice(self.size, size=min(self.samples_per_refit, self.size), replace=False)
+        if self.replace:
+            idx = self.rng.integers(0, self.size, size=self.samples_per_refit)
+        else:
+            idx = self.rng.choice(self.size, size=min(self.samples_per_refit, self.size), replace=False)
         if background:
             if self._process is None:
                 self._process = self._start_process()

@@ -16,10 +16,14 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from sbil.errors import SbilError
+from sbil.rewards.base import REWARD_NORMS
 from sbil.rewards.smiling import SmilingConfig
 
 TRAIN_CONFIGS = Path(__file__).parent / "configs" / "train"
-REWARD_LEARNERS = ("smiling", "smiling_sa", "smiling_linear", "gail", "gail_so")
+#: ``gail_reward*``: GAIL's discriminator reward (sbil.rewards.GailReward) through the same train
+#: loop as SMILING; not imitation's GAIL trainer, which the benchmark calls ``gail`` / ``gail_so``.
+REWARD_LEARNERS = ("smiling", "smiling_sa", "smiling_linear", "gail_reward", "gail_reward_so")
+_RENAMED_LEARNERS = {"gail": "gail_reward", "gail_so": "gail_reward_so"}
 
 
 @dataclass
@@ -36,6 +40,7 @@ class DemosConfig:
     n_episodes: Optional[int] = None  #: keep the first N episodes
     every: int = 1  #: keep every k-th step
     max_transitions: Optional[int] = None  #: keep at most this many transitions
+    allow_other_env: bool = False  #: accept demos recorded on another env id or task kwargs (on purpose only)
 
 
 @dataclass
@@ -47,13 +52,24 @@ class AlgoConfig:
 
 @dataclass
 class RewardConfig:
-    learner: str = "smiling"  #: smiling (state-only), smiling_sa (state-action), smiling_linear, gail, gail_so (state-only)
+    learner: str = "smiling"  #: smiling (state-only), smiling_sa (state-action), smiling_linear, gail_reward, gail_reward_so (state-only)
     smiling: SmilingConfig = field(default_factory=SmilingConfig)
-    reward_norm: str = "batch"  #: none, batch (reference) or running; on-policy runs need running
+    #: auto (the learner's own default: robust for SMILING, running for GAIL's reward), none, batch (the
+    #: reference: per call's batch), robust (median / MAD per batch: per rollout on-policy, per minibatch
+    #: off-policy) or running (running statistics, for scoring step by step)
+    reward_norm: str = "auto"
     reward_scale: float = 0.1
+    #: clip the normalised reward to [-clip, clip] before scaling; null: no clipping; auto: 3 with robust, else null
+    reward_clip: Any = "auto"
+    #: raise normalised rewards below this to it; null: no floor; auto: 0 with robust, else null. 0 with robust:
+    #: a state worse than the batch's median is worth 0, not a penalty that dwarfs the rest (without it PPO
+    #: parked Hopper standing still: results/ablation/)
+    reward_floor: Any = "auto"
     refit_every: int = 1000  #: env steps between learner-net refits (off-policy; on-policy: every rollout)
     buffer_size: int = 200_000  #: learner transitions kept for refits
     samples_per_refit: int = 100_000  #: learner transitions per refit
+    refit_replace: bool = False  #: draw samples_per_refit transitions with replacement (reference: a fixed refit budget from the first refit on)
+    refit_first_rollout: bool = False  #: on-policy: fit the learner net on the first rollout before scoring it (else an untrained net scores it)
     refit_in_process: str = "auto"  #: on-policy: refit in a child process beside the policy update (same numbers, another core): auto (when 2+ CPUs), true or false
     relabel: str = "cached"  #: off-policy: every_batch (reference: rescore each minibatch) or cached
     cache_dir: Optional[str] = None  #: expert-net fit cache (default ~/.cache/sbil)
@@ -150,7 +166,9 @@ def validate(cfg: DictConfig) -> None:
         ("eval.n_episodes", cfg.eval.n_episodes >= 1, ">= 1"),
         ("demos.every", cfg.demos.every >= 1, ">= 1"),
         ("reward.learner", cfg.reward.learner in REWARD_LEARNERS, f"one of {', '.join(REWARD_LEARNERS)}"),
-        ("reward.reward_norm", cfg.reward.reward_norm in ("none", "batch", "running"), "none, batch or running"),
+        ("reward.reward_norm", cfg.reward.reward_norm in ("auto", *REWARD_NORMS), ", ".join(("auto", *REWARD_NORMS))),
+        ("reward.reward_clip", cfg.reward.reward_clip in ("auto", None) or _positive(cfg.reward.reward_clip), "auto, null or a positive number"),
+        ("reward.reward_floor", cfg.reward.reward_floor in ("auto", None) or _number(cfg.reward.reward_floor), "auto, null or a number"),
         ("reward.relabel", cfg.reward.relabel in ("every_batch", "cached"), "every_batch or cached"),
         ("reward.refit_in_process", str(cfg.reward.refit_in_process).lower() in ("auto", "true", "false"), "auto, true or false"),
         ("reward.refit_every", cfg.reward.refit_every >= 1, ">= 1"),
@@ -161,11 +179,30 @@ def validate(cfg: DictConfig) -> None:
         ("reward.smiling.batch_size", cfg.reward.smiling.batch_size >= 1, ">= 1"),
         ("reward.smiling.expert_grad_steps", cfg.reward.smiling.expert_grad_steps >= 0, ">= 0"),
     ]
+    if cfg.reward.learner in _RENAMED_LEARNERS:
+        new = _RENAMED_LEARNERS[cfg.reward.learner]
+        raise SbilError(f"reward.learner={cfg.reward.learner} is now reward.learner={new}: GAIL's discriminator reward in sbil's own "
+                        f"train loop, named apart from imitation's GAIL trainer (the benchmark's {cfg.reward.learner}).")
     for key, ok, valid in checks:
         if not ok:
             value = OmegaConf.select(cfg, key)
             raise SbilError(f"Config value {key}={value!r} is out of range: it must be {valid}.")
     SmilingConfig(**OmegaConf.to_container(cfg.reward.smiling)).validate()
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _positive(value: Any) -> bool:
+    return _number(value) and value > 0
+
+
+def reward_processing(cfg: DictConfig) -> dict[str, Any]:
+    """``reward.reward_norm`` / ``reward_clip`` / ``reward_floor`` as learner kwargs; ``auto`` ones are
+    left out, so that each learner's own defaults apply."""
+    keys = ("reward_norm", "reward_clip", "reward_floor")
+    return {k: cfg.reward[k] for k in keys if not (isinstance(cfg.reward[k], str) and cfg.reward[k] == "auto")}
 
 
 def refit_in_process_value(value: Any) -> Union[bool, str]:

@@ -21,8 +21,25 @@ from gymnasium import spaces
 from sbil.errors import SbilError
 from sbil.io import PathLike, atomic_path, first_hash_problem
 
-EXPERT_DATA_DIR = Path(__file__).resolve().parent.parent / "expert_data"
+
+
+def _expert_data_dir() -> Path:
+    """Where the shipped demos are: the ``expert_data/`` folder beside the ``sbil`` being imported
+    (a clone or source tree), else the ``sbil_expert_data`` package that a regular install (wheel,
+    ``pip install .`` or ``git+...``) puts beside it, found through ``importlib.resources``."""
+    from importlib.resources import files
+
+    sibling = Path(__file__).resolve().parent.parent / "expert_data"
+    if (sibling / MANIFEST_NAME).is_file():
+        return sibling
+    try:
+        return Path(str(files("sbil_expert_data")))
+    except ModuleNotFoundError:
+        return sibling
+
+
 MANIFEST_NAME = "manifest.json"
+EXPERT_DATA_DIR = _expert_data_dir()
 _ARRAYS = ("obs", "acts", "next_obs", "rewards", "dones", "episode_starts")
 
 
@@ -155,6 +172,67 @@ def validate_demos(demos: Demos, observation_space: Optional[spaces.Space] = Non
             )
 
 
+#: env kwargs that change how an env is shown, not the task its demos solve
+_PRESENTATION_KWARGS = frozenset({"render_mode", "width", "height", "camera_id", "camera_name", "default_camera_config", "max_geom", "visual_options"})
+
+
+def _env_spec(env: Any) -> Any:
+    """The gymnasium ``EnvSpec`` of an env or VecEnv (its first env), or None if it has none."""
+    if hasattr(env, "get_attr") and hasattr(env, "num_envs"):  # SB3 VecEnv, wrappers included
+        try:
+            return env.get_attr("spec", [0])[0]
+        except Exception:  # noqa: BLE001 - a VecEnv of envs without specs: nothing to compare
+            return None
+    return getattr(getattr(env, "unwrapped", env), "spec", None) or getattr(env, "spec", None)
+
+
+def _task_kwargs(env_id: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The kwargs that define the task: the registered defaults updated by ``kwargs``, JSON-normalised
+    (tuples as lists, as a demos header stores them), presentation-only keys left out."""
+    import inspect
+
+    import gymnasium as gym
+    from gymnasium.envs.registration import load_env_creator
+
+    try:
+        spec = gym.spec(env_id)
+        creator = load_env_creator(spec.entry_point) if isinstance(spec.entry_point, str) else spec.entry_point
+        # The env class's own defaults, then the registration's: a default passed explicitly is no other task.
+        params = inspect.signature(creator).parameters.values()
+        defaults = {p.name: p.default for p in params if p.default is not inspect.Parameter.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        defaults.update(spec.kwargs)
+    except Exception:  # noqa: BLE001 - an id no longer registered, or no signature: compare what was given
+        defaults = {}
+    merged = {k: v for k, v in {**defaults, **kwargs}.items() if k not in _PRESENTATION_KWARGS}
+    return json.loads(json.dumps(merged, sort_keys=True, default=repr))
+
+
+def check_demos_env(demos: Demos, env: Any, source: str = "demos", allow_other_env: bool = False) -> None:
+    """Refuse demos recorded on another env (id, or kwargs that change the task) than ``env``.
+
+    Observation and action sizes alone cannot tell tasks apart (HalfCheetah and Walker2d both have
+    17-dim observations and 6-dim actions), so the demos' header is compared with the env's
+    gymnasium spec. Demos without a recorded env id, and envs without a spec, pass unchecked.
+
+    :param allow_other_env: skip the check: imitate demos from another env on purpose.
+    """
+    spec = _env_spec(env)
+    if allow_other_env or spec is None or not demos.env_id:
+        return
+    override = "If that is intended, pass allow_other_env=True (train_smile.py: demos.allow_other_env=true)."
+    if spec.id != demos.env_id:
+        shipped = sorted(task for task, e in read_manifest()["tasks"].items() if e.get("env_id") == spec.id)
+        hint = f" (shipped: {', '.join(shipped)})" if shipped else ""
+        raise SbilError(f"{source} were recorded on {demos.env_id}, but the env is {spec.id}. "
+                        f"Use demos made for {spec.id}{hint}. {override}")
+    want, have = _task_kwargs(demos.env_id, demos.env_kwargs), _task_kwargs(spec.id, dict(spec.kwargs or {}))
+    differ = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
+    if differ:
+        shown = ", ".join(f"{k}: demos {want.get(k, '(default)')!r}, env {have.get(k, '(default)')!r}" for k in differ[:4])
+        raise SbilError(f"{source} were recorded on {demos.env_id} with other task settings than this env ({shown}). "
+                        f"Make the env with the demos' kwargs {demos.env_kwargs}, or use demos made for it. {override}")
+
+
 def save_demos(demos: Demos, path: PathLike) -> None:
     """Write demos as a compressed, pickle-free ``.npz`` (atomically)."""
     arrays = {
@@ -232,11 +310,14 @@ def load_demos(
     every: int = 1,
     max_transitions: Optional[int] = None,
     data_dir: PathLike = EXPERT_DATA_DIR,
+    allow_other_env: bool = False,
 ) -> Demos:
     """Load shipped demos by task name (verified against the manifest) or a demos file by path.
 
     :param name_or_path: a task in ``expert_data/manifest.json`` (e.g. ``"hopper"``) or a ``.npz`` path.
-    :param env: an env (or VecEnv) whose spaces the demos must fit; ``None`` skips that check.
+    :param env: an env (or VecEnv) the demos must belong to: the same spaces, and the same env id and
+        task kwargs as the demos recorded (:func:`check_demos_env`); ``None`` skips these checks.
+    :param allow_other_env: accept demos recorded on another env id or task kwargs (spaces must still fit).
     :param n_episodes: keep the first N episodes. :param every: keep every k-th step.
     :param max_transitions: keep at most this many transitions.
     """
@@ -252,6 +333,8 @@ def load_demos(
     else:
         raise SbilError(f"Unknown demos {key!r}: not a file and not a shipped task. Shipped tasks: {', '.join(sorted(tasks)) or 'none yet'}.")
     validate_demos(demos, getattr(env, "observation_space", None), getattr(env, "action_space", None), source=f"Demos {path}")
+    if env is not None:
+        check_demos_env(demos, env, source=f"Demos {path}", allow_other_env=allow_other_env)
     if n_episodes is not None or every != 1 or max_transitions is not None:
         demos = demos.subset(n_episodes, every, max_transitions)
     return demos

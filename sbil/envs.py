@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import sys
 from typing import Any, Callable, Mapping, Optional
 
 import gymnasium as gym
@@ -10,6 +11,35 @@ from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from sbil.errors import SbilError
+
+# gymnasium's own half_cheetah.xml sets a compiler attribute MuJoCo 4 deprecates, so every
+# HalfCheetah made prints the same warning (and appends it to ./MUJOCO_LOG.TXT): it says nothing
+# about the user's run. Only that message is dropped; MuJoCo's other warnings print as before.
+_QUIET_MUJOCO_WARNINGS = ("compiler attribute 'settotalmass' is deprecated",)
+
+
+def _install_mujoco_warning_filter() -> None:
+    try:
+        import mujoco
+    except ImportError:
+        return
+    previous = mujoco.get_mju_user_warning()
+    if getattr(previous, "_sbil_filter", False):
+        return
+
+    def on_warning(message: str) -> None:
+        if any(quiet in message for quiet in _QUIET_MUJOCO_WARNINGS):
+            return
+        if previous is not None:
+            previous(message)
+        else:
+            print(f"WARNING: {message}", file=sys.stderr, flush=True)
+
+    on_warning._sbil_filter = True  # type: ignore[attr-defined]
+    mujoco.set_mju_user_warning(on_warning)
+
+
+_install_mujoco_warning_filter()
 
 
 def check_env_id(env_id: str) -> None:

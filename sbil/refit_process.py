@@ -80,7 +80,8 @@ def _serve(conn: Connection) -> None:
             return
         try:
             if job["learner_file"] is not None:
-                learner = load_reward(job["learner_file"], device="cpu")
+                # The parent's own learner class, wherever it is defined (a user's module too).
+                learner = load_reward(job["learner_file"], device="cpu", allowed_modules=[job["module"]])
             if job["data"] is not None:
                 data = job["data"]
             elif job["writes"] is not None:
@@ -149,6 +150,7 @@ class RefitProcess:
         if self._child_learner != id(reward):
             reward.save(self._learner_file)  # builds the child's copy: its class, config and spaces
             job["learner_file"] = str(self._learner_file)
+            job["module"] = type(reward).__module__
         capacity = len(data["dones"])
         new = added - self._synced[1] if self._synced is not None and self._synced[0] == generation else capacity + 1
         if new > capacity:

@@ -21,7 +21,7 @@ from sbil.buffers import RelabelingReplayBuffer
 from sbil.callbacks import CheckpointCallback, EvalCallback, RewardRefitCallback
 from sbil.checkpoint import latest_checkpoint, require_checkpoint, save_checkpoint
 from sbil.cli import set_threads
-from sbil.config import refit_in_process_value
+from sbil.config import refit_in_process_value, reward_processing
 from sbil.data import load_demos, read_manifest
 from sbil.envs import make_vec_env
 from sbil.envstate import get_run_state, set_run_envs, set_run_rngs
@@ -41,18 +41,17 @@ def default_out_dir(cfg: DictConfig) -> Path:
 
 def build_reward(cfg: DictConfig, env: Any) -> RewardLearner:
     """The reward learner named by ``reward.learner``; swapping learners is this one call."""
-    if cfg.reward.learner.startswith("gail"):
-        return GailReward(env.observation_space, env.action_space, use_action=cfg.reward.learner == "gail", seed=cfg.seed,
-                          reward_norm=cfg.reward.reward_norm, reward_scale=cfg.reward.reward_scale, device=cfg.device)
+    processing = reward_processing(cfg)
+    if cfg.reward.learner.startswith("gail_reward"):
+        return GailReward(env.observation_space, env.action_space, use_action=cfg.reward.learner == "gail_reward", seed=cfg.seed,
+                          reward_scale=cfg.reward.reward_scale, device=cfg.device, **processing)
     smiling = OmegaConf.to_container(cfg.reward.smiling)
     smiling["seed"] = cfg.seed
     if cfg.reward.learner == "smiling_sa":
         smiling["use_action"] = True
     if cfg.reward.learner == "smiling_linear":
         smiling["score_net"] = "linear"
-    return SmilingReward(
-        env.observation_space, env.action_space, smiling, reward_norm=cfg.reward.reward_norm, reward_scale=cfg.reward.reward_scale, device=cfg.device
-    )
+    return SmilingReward(env.observation_space, env.action_space, smiling, reward_scale=cfg.reward.reward_scale, device=cfg.device, **processing)
 
 
 def reference_returns(cfg: DictConfig, demos: Any, data_dir: Path) -> tuple[float, float]:
@@ -91,7 +90,7 @@ def train(cfg: DictConfig, resume: bool = False) -> dict[str, Any]:
         cache_dir = Path(cfg.reward.cache_dir) if cfg.reward.cache_dir else default_cache_dir()
         data_dir = Path(".") if is_path else ensure_task_data(cfg.demos.source, cache_dir, progress_bar=cfg.progress_bar)
         demos = load_demos(cfg.demos.source, env=train_env, n_episodes=cfg.demos.n_episodes, every=cfg.demos.every,
-                           max_transitions=cfg.demos.max_transitions, data_dir=data_dir)
+                           max_transitions=cfg.demos.max_transitions, data_dir=data_dir, allow_other_env=cfg.demos.allow_other_env)
         expert_return, random_return = reference_returns(cfg, demos, data_dir)
 
         # ---- reward learner: expert score net fit once (cached), or restored from the checkpoint -
@@ -127,7 +126,8 @@ def train(cfg: DictConfig, resume: bool = False) -> dict[str, Any]:
         model.set_logger(make_logger(out_dir, resume_step, stdout=verbose >= 2))
 
         refitter = RewardRefitCallback(reward, cfg.reward.refit_every, cfg.reward.buffer_size, cfg.reward.samples_per_refit, seed=cfg.seed,
-                                       refit_in_process=refit_in_process_value(cfg.reward.refit_in_process))
+                                       refit_in_process=refit_in_process_value(cfg.reward.refit_in_process),
+                                       replace=cfg.reward.refit_replace, refit_first_rollout=cfg.reward.refit_first_rollout)
         evaluator = EvalCallback(eval_env, cfg.eval.freq, cfg.eval.n_episodes, log_dir=out_dir, verbose=verbose)
         if checkpoint is not None:
             with open(checkpoint[0] / "state.pkl", "rb") as f:

@@ -214,6 +214,93 @@ def prefill(buffer: Any, data: dict[str, np.ndarray]) -> None:
                    [{"TimeLimit.truncated": bool(data["timeout"][i])}])
 
 
+#: the reward estimators compared: (key, label, SmilingConfig fields)
+CANDIDATES = (
+    ("old_default", "qmc, 16 draws over all t (the default before issue 18)", {"estimator": "qmc", "n_t_samples": 16, "reward_min_signal": 0.0}),
+    ("default", "default", {}),
+    ("reference", "reference: 500 evenly spaced t, one noise draw each", {"estimator": "reference", "n_t_samples": 500}),
+)
+
+
+def estimator_fidelity(args: argparse.Namespace, smiling: Callable[..., SmilingReward]) -> dict[str, Any]:
+    """Speed and fidelity of reward estimators on a real expert's states, on a broad batch (expert
+    and learner states mixed) and on narrow sets (expert states alone; one policy's states alone),
+    where the reward must tell "almost like the expert" from "like the expert"."""
+    from sbil.data import read_manifest
+
+    entry = read_manifest()["tasks"][args.estimator_task]
+    est_env = make_vec_env(entry["env_id"], 1, seed=0, env_kwargs=entry["env_kwargs"])
+    expert = load_demos(args.estimator_task, env=est_env, n_episodes=2 if args.quick else 5)
+    reward = smiling(est_env, expert, reward_norm="none")
+    # Learner states from another distribution (a policy biased to positive actions), with the
+    # learner net fit properly, so that rewards really differ between states.
+    learner = [rollout_episodes(BiasedPolicy(reward.action_space, seed), entry["env_id"], entry["env_kwargs"], 1, seed=99 + seed)[0]["next_obs"]
+               for seed in range(2 if args.quick else 5)]
+    learner_states = np.concatenate(learner)
+    zeros_a = np.zeros((len(learner_states), *reward.action_space.shape), np.float32)
+    for _ in range(5 if args.quick else 50):
+        reward.update(learner_states, zeros_a, learner_states, np.zeros(len(learner_states), bool))
+    rng = np.random.default_rng(0)
+
+    def pick(pool: np.ndarray, n: int) -> np.ndarray:
+        return pool[rng.choice(len(pool), n, replace=len(pool) < n)]
+
+    sets = {"broad": pick(np.concatenate([expert.next_obs, learner_states]), args.states),
+            "expert": pick(expert.next_obs, args.states // 2), "learner": pick(learner_states, args.states // 2)}
+    inputs = {name: reward._inputs(states, None, states) for name, states in sets.items()}
+    gen = th.Generator().manual_seed(0)
+    n_precise = 4 if args.quick else 20
+    precise = {name: th.stack([reward.reward_for_inputs(x, "reference", 500, generator=gen) for _ in range(n_precise)]).numpy()
+               for name, x in inputs.items()}
+    default_cfg = {k: getattr(reward.cfg, k) for k in ("estimator", "n_t_samples", "reward_min_signal")}
+    out: dict[str, Any] = {"task": args.estimator_task, "states": {k: len(v) for k, v in sets.items()}, "precise_draws": n_precise, "candidates": {}}
+    for key, label, fields in CANDIDATES:
+        cfg = {**default_cfg, **fields}
+        reward.reward_steps = reward.schedule.informative_steps(cfg["reward_min_signal"])
+        x = inputs["broad"]
+
+        def call() -> th.Tensor:  # as a reward call runs it: qmc draws fixed per learner version
+            if cfg["estimator"] == "qmc":
+                reward._draws = None
+            return reward.reward_for_inputs(x, cfg["estimator"], cfg["n_t_samples"], generator=None if cfg["estimator"] == "qmc" else gen)
+
+        seconds = min(timed(call) for _ in range(3))
+        row = {"label": label if key != "default" else f"default: {cfg['estimator']}, {cfg['n_t_samples']} draws, sqrt(abar_t) >= {cfg['reward_min_signal']}",
+               "config": cfg, "states_per_second": len(x) / seconds}
+        for name, xs in inputs.items():
+            guess = reward.reward_for_inputs(xs, cfg["estimator"], cfg["n_t_samples"], generator=gen).numpy()
+            truth = precise[name].mean(0)
+            row[f"spearman_{name}"] = float(spearmanr(guess, truth)[0])
+            row[f"rel_rmse_{name}"] = float(np.sqrt(np.mean((guess - truth) ** 2)) / (np.std(truth) + 1e-12))
+        out["candidates"][key] = row
+    reward.reward_steps = reward.schedule.informative_steps(default_cfg["reward_min_signal"])
+    half = n_precise // 2
+    out["ceiling"] = {name: float(spearmanr(d[:half].mean(0), d[half:].mean(0))[0]) for name, d in precise.items()}
+    ref = out["candidates"]["reference"]["states_per_second"]
+    for row in out["candidates"].values():
+        row["speedup_over_reference"] = row["states_per_second"] / ref
+    return out
+
+
+def estimator_lines(est: dict[str, Any]) -> list[str]:
+    lines = [
+        f"Reward estimators on {est['task']} (expert demos, and a biased random policy's states as the learner's): Spearman "
+        f"rank correlation with a precise reward (the mean of {est['precise_draws']} reference draws) on a broad batch "
+        f"({est['states']['broad']} expert and learner states mixed) and on narrow sets ({est['states']['expert']} expert "
+        f"states; {est['states']['learner']} learner states), where ranking is hard:",
+        "",
+        "| reward estimator | states/s | vs reference | Spearman broad | Spearman expert states | Spearman learner states |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in est["candidates"].values():
+        lines.append(f"| {row['label']} | {row['states_per_second']:.0f} | {row['speedup_over_reference']:.1f}x | {row['spearman_broad']:.3f} | "
+                     f"{row['spearman_expert']:.3f} | {row['spearman_learner']:.3f} |")
+    c = est["ceiling"]
+    lines += ["", f"Ceiling (split-half Spearman of the precise reward itself): broad {c['broad']:.3f}, expert {c['expert']:.3f}, "
+              f"learner {c['learner']:.3f}."]
+    return lines
+
+
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="Hopper-v5", help="env of the learner-speed runs")
@@ -227,6 +314,7 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--states", type=int, default=1024)
     parser.add_argument("--memory-steps", type=int, default=0, help="also run PPO + SMILING this long and report RSS (0: skip)")
     parser.add_argument("--memory-only", action="store_true", help="only the memory run (needs --memory-steps); writes memory.{json,md}")
+    parser.add_argument("--estimator-only", action="store_true", help="only the reward-estimator part; writes estimator.{json,md}")
     parser.add_argument("--quick", action="store_true", help="tiny budgets for a smoke test")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("results/speed"))
@@ -236,7 +324,7 @@ def main(argv: Sequence[str]) -> int:
     set_threads(args.threads)
     env_kwargs = {"terminate_when_unhealthy": False} if args.env.split("-")[0] in ("Hopper", "Walker2d", "Ant") else {}
     episodes = rollout_episodes(None, args.env, env_kwargs, 2 if args.quick else 5, seed=0)
-    demos = demos_from_episodes(episodes, {"env_id": args.env})
+    demos = demos_from_episodes(episodes, {"env_id": args.env, "env_kwargs": env_kwargs})
 
     def smiling(space_env: Any, expert_demos: Any, **kw: Any) -> SmilingReward:
         reward = SmilingReward(space_env.observation_space, space_env.action_space, expert_grad_steps=200 if args.quick else 2000, device="cpu", **kw)
@@ -306,6 +394,15 @@ def main(argv: Sequence[str]) -> int:
             loops[name] = functools.partial(model.learn, args.sac_steps, callback=callbacks)
         return loops
 
+    if args.estimator_only:
+        est = estimator_fidelity(args, smiling)
+        args.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(args.out / "estimator.json", est)
+        text = "\n".join(estimator_lines(est)) + f"\n\nCommand: python scripts/bench_speed.py {' '.join(argv)}\n"
+        atomic_write(args.out / "estimator.md", text)
+        print(text)
+        return 0
+
     if args.memory_only:
         if not args.memory_steps:
             raise SbilError("--memory-only needs --memory-steps N (e.g. 1000000).")
@@ -341,50 +438,7 @@ def main(argv: Sequence[str]) -> int:
             "sac_cached_over_bare": steps["sac_bare"] / steps["sac_smiling_cached"],
         }
 
-    # ---- estimator throughput and fidelity, on a real expert's states ---------------------------
-    from sbil.data import read_manifest
-
-    entry = read_manifest()["tasks"][args.estimator_task]
-    est_env = make_vec_env(entry["env_id"], 1, seed=0, env_kwargs=entry["env_kwargs"])
-    expert = load_demos(args.estimator_task, env=est_env, n_episodes=2 if args.quick else 5)
-    reward = smiling(est_env, expert, reward_norm="none")
-    # Learner states from another distribution (a policy biased to positive actions), with the
-    # learner net fit properly, so that rewards really differ between states.
-    learner = [rollout_episodes(BiasedPolicy(reward.action_space, seed), entry["env_id"], entry["env_kwargs"], 1, seed=99 + seed)[0]["next_obs"]
-               for seed in range(2 if args.quick else 5)]
-    learner_states = np.concatenate(learner)
-    zeros_a = np.zeros((len(learner_states), *reward.action_space.shape), np.float32)
-    for _ in range(5 if args.quick else 50):
-        reward.update(learner_states, zeros_a, learner_states, np.zeros(len(learner_states), bool))
-    pool = np.concatenate([expert.next_obs, learner_states])
-    states = pool[np.random.default_rng(0).choice(len(pool), args.states, replace=len(pool) < args.states)]
-    x = reward._inputs(states, None, states)
-    gen = th.Generator().manual_seed(0)
-    ref_k = 500
-    # Interleaved, best of each: a load that comes and goes hits both alike.
-    t_ref, t_default = np.inf, np.inf
-    for _ in range(3):
-        t_ref = min(t_ref, timed(lambda: reward.reward_for_inputs(x, "reference", ref_k, generator=gen)))
-        # The default as a reward call runs it: draws fixed per learner version.
-        t_default = min(t_default, *(timed(lambda: reward.reward_for_inputs(x, reward.cfg.estimator, reward.cfg.n_t_samples))
-                                     for _ in range(3)))
-    draws = th.stack([reward.reward_for_inputs(x, "reference", ref_k, generator=gen) for _ in range(4 if args.quick else 20)]).numpy()
-    truth = draws.mean(0)
-    half = len(draws) // 2
-    ours = reward.reward_for_inputs(x, reward.cfg.estimator, reward.cfg.n_t_samples, generator=gen).numpy()
-    one_ref = reward.reward_for_inputs(x, "reference", ref_k, generator=gen).numpy()
-    results["estimator"] = {
-        "task": args.estimator_task,
-        "default": f"{reward.cfg.estimator}, {reward.cfg.n_t_samples} t-samples",
-        "reference": f"{ref_k} evenly spaced t, one noise draw each",
-        "reference_states_per_second": len(x) / t_ref,
-        "default_states_per_second": len(x) / t_default,
-        "speedup": t_ref / t_default,
-        "spearman_default_vs_precise": float(spearmanr(ours, truth)[0]),
-        "spearman_reference_vs_precise": float(spearmanr(one_ref, truth)[0]),
-        "spearman_precise_split_half": float(spearmanr(draws[:half].mean(0), draws[half:].mean(0))[0]),
-        "rel_rmse_default_vs_precise": float(np.sqrt(np.mean((ours - truth) ** 2)) / (np.std(truth) + 1e-12)),
-    }
+    results["estimator"] = estimator_fidelity(args, smiling)
 
     # ---- memory over a long run -----------------------------------------------------------------
     if args.memory_steps:
@@ -426,15 +480,7 @@ def main(argv: Sequence[str]) -> int:
         "|---|---|---|---|---|",
         *table,
         "",
-        f"Reward estimator on {est['task']} expert and learner states ({len(x)} states):",
-        "",
-        "| reward estimator | states/s | Spearman vs precise | rel. RMSE |",
-        "|---|---|---|---|",
-        f"| reference ({est['reference']}) | {est['reference_states_per_second']:.0f} | {est['spearman_reference_vs_precise']:.3f} | |",
-        f"| default ({est['default']}) | {est['default_states_per_second']:.0f} | {est['spearman_default_vs_precise']:.3f} | {est['rel_rmse_default_vs_precise']:.3f} |",
-        "",
-        f"Default estimator speed-up over the reference: {est['speedup']:.0f}x. "
-        f"Ceiling (split-half Spearman of the precise reward itself): {est['spearman_precise_split_half']:.3f}.",
+        *estimator_lines(est),
     ]
     if "memory" in results:
         mem = results["memory"]

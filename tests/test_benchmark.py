@@ -82,7 +82,7 @@ def test_a_failing_run_is_recorded_and_the_rest_complete_in_parallel_workers(mic
 
 def test_bad_names_list_the_valid_ones(micro, tmp_path):
     assert set(profile_names()) >= {"quick", "standard", "humanoid"}
-    with pytest.raises(SbilError, match="valid: dmc, humanoid, pendulum, quick, standard"):
+    with pytest.raises(SbilError, match="valid: dmc, humanoid, mujoco, pendulum, quick, standard"):
         load_profile("quik")
     with pytest.raises(SbilError, match="valid: smiling, smiling_sa, gail"):
         bench.main([f"profile={micro}", "algos=smiling,dagger", f"out={tmp_path}"])
@@ -146,3 +146,17 @@ profiles:
     runs = results(out)
     assert {k: r["status"] for k, r in runs.items()} == {f"h1_sit/{a}/seed0": "ok" for a in ("smiling", "gail_so", "bc")}
     assert runs["h1_sit/smiling/seed0"]["env_id"] == "sbil/H1Sit-v0"
+
+
+def test_oracle_and_gail_reward_rows_share_the_budget_and_scores_are_normalised_by_the_oracle(micro, tmp_path):
+    out = tmp_path / "out"
+    assert bench.main([f"profile={micro}", f"out={out}", "workers=1", "algos=rl,gail_reward_so", "seeds=0", "progress_bar=false"]) == 0
+    runs = results(out)
+    assert runs["pendulum/rl/seed0"]["env_steps"] == runs["pendulum/gail_reward_so/seed0"]["env_steps"] == 256
+    summary = json.loads((out / "summary.json").read_text())
+    rows = {r["algo"]: r for r in summary["per_task"]}
+    assert rows["rl"]["of_oracle"] == pytest.approx(1.0)  # the oracle is its own ceiling
+    random_return = runs["pendulum/rl/seed0"]["random_return"]
+    expected = (rows["gail_reward_so"]["return_mean"] - random_return) / (rows["rl"]["return_mean"] - random_return)
+    assert rows["gail_reward_so"]["of_oracle"] == pytest.approx(expected)
+    assert "| rl | 1 | 1 |" in (out / "report.md").read_text() and "of oracle" in (out / "report.md").read_text()

@@ -1,4 +1,5 @@
 import json
+import os
 
 import gymnasium as gym
 import numpy as np
@@ -7,6 +8,8 @@ import pytest
 from sbil.data import Demos, demos_from_episodes, load_demos, read_demos, save_demos, validate_demos
 from sbil.errors import SbilError
 from sbil.io import sha256_file
+
+from conftest import ROOT
 
 
 def make_demos(n_eps=3, length=5, obs_dim=3, act_dim=1) -> Demos:
@@ -88,3 +91,65 @@ def test_shipped_manifest_verifies_and_detects_tampering(tmp_path):
         load_demos("t", data_dir=tmp_path)
     with pytest.raises(SbilError, match="Unknown demos"):
         load_demos("nope", data_dir=tmp_path)
+
+
+def test_demos_of_another_env_are_refused_by_name_and_by_path(tmp_path):
+    # HalfCheetah and Walker2d share 17-dim observations and 6-dim actions: only the demos' header tells them apart.
+    from sbil.envs import make_vec_env
+
+    walker = make_vec_env("Walker2d-v5", 1, seed=0, env_kwargs={"terminate_when_unhealthy": False})
+    with pytest.raises(SbilError, match="recorded on HalfCheetah-v5, but the env is Walker2d-v5.*shipped: walker2d"):
+        load_demos("halfcheetah", env=walker)
+    cheetah = read_demos(ROOT / "expert_data" / "halfcheetah" / "demos.npz")
+    save_demos(cheetah.subset(n_episodes=1), tmp_path / "cheetah.npz")
+    with pytest.raises(SbilError, match="recorded on HalfCheetah-v5, but the env is Walker2d-v5"):
+        load_demos(tmp_path / "cheetah.npz", env=walker)
+    assert len(load_demos(tmp_path / "cheetah.npz", env=walker, allow_other_env=True)) == 1000  # on purpose
+    # The same env id with task kwargs other than the demos': Walker2d that ends episodes on a fall.
+    with pytest.raises(SbilError, match="terminate_when_unhealthy: demos False"):
+        load_demos("walker2d", env=make_vec_env("Walker2d-v5", 1, seed=0))
+    assert len(load_demos("walker2d", env=walker, n_episodes=1)) == 1000
+
+
+def test_baselines_refuse_demos_of_another_env():
+    from stable_baselines3 import PPO
+
+    from sbil.baselines import make_adversarial_trainer, train_bc
+    from sbil.envs import make_vec_env
+
+    walker = make_vec_env("Walker2d-v5", 1, seed=0, env_kwargs={"terminate_when_unhealthy": False})
+    cheetah = load_demos("halfcheetah", n_episodes=1)
+    with pytest.raises(SbilError, match="recorded on HalfCheetah-v5"):
+        train_bc(cheetah, walker, n_epochs=1)
+    with pytest.raises(SbilError, match="recorded on HalfCheetah-v5"):
+        make_adversarial_trainer("gail_so", cheetah, walker, PPO("MlpPolicy", walker, n_steps=64, batch_size=64))
+
+
+@pytest.mark.slow
+def test_a_built_wheel_carries_the_shipped_demos(tmp_path):
+    # A regular install (wheel, pip install ., pip install git+...) has no repository around it.
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    # Build from a copy of the tracked tree: pip builds in place, and the checkout's build/ must not leak in.
+    src = tmp_path / "src"
+    listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
+    if listed.returncode == 0:
+        for name in listed.stdout.split():
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, src / name)
+    else:  # not a git checkout: the source tree without what builds and runs leave behind
+        shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv*", ".git", "build", "*.egg-info", "runs", "results", "__pycache__"))
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path / "dist")],
+                           capture_output=True, text=True, cwd=tmp_path)
+    assert build.returncode == 0, build.stderr
+    (wheel,) = (tmp_path / "dist").glob("sbil-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        zf.extractall(tmp_path / "site")
+    code = ("import sbil, sbil.data as d; assert sbil.__file__.startswith(%r), sbil.__file__; "
+            "print(len(d.load_demos('hopper', n_episodes=1)), d.EXPERT_DATA_DIR)") % str(tmp_path / "site")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=tmp_path, env=env).stdout
+    assert out.split()[0] == "1000" and str(tmp_path / "site") in out

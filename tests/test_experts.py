@@ -34,21 +34,55 @@ def test_manifest_lists_verifiable_tasks():
 PLANNED = [t for t, e in read_manifest()["tasks"].items() if e["algo"] == "controller" and json.loads((EXPERT_DATA_DIR / e["policy"]).read_text())["kind"] in ("mpc", "mpc_branching")]
 
 
-@pytest.mark.parametrize("task", sorted(read_manifest()["tasks"]))
-def test_shipped_expert_reproduces_its_manifest_return(task):
+SB3_EXPERTS = sorted(t for t, e in read_manifest()["tasks"].items() if e["algo"] != "controller")
+
+
+def _wide_spread(entry: dict) -> bool:
+    # An expert whose returns spread widely (Ant flips onto its back now and then; Pendulum starts anywhere
+    # on the circle): its mean over a few fresh episodes says little, and for Ant it depends on the CPU's
+    # floating-point details (which episodes flip), not on the policy file alone.
+    return entry["expert_return_std"] > 0.05 * abs(entry["expert_return_mean"])
+
+
+@pytest.mark.parametrize("task", SB3_EXPERTS)
+def test_shipped_expert_made_its_demos(task):
+    """Machine-independent links from the policy file to the manifest's numbers: the policy's actions
+    on the demo states are the demo actions (a pure function of the network), the demos' returns are
+    the manifest's, and the env, fed the demo actions from the recorded reset seeds, gives the
+    recorded rewards over the first steps (before contact chaos can amplify a CPU's last bits)."""
+    from sbil.data import load_demos
+    from sbil.envs import make_env
+
     entry = read_manifest()["tasks"][task]
     if missing_extra(entry["env_id"]):
         pytest.skip(f"{entry['env_id']} needs the {missing_extra(entry['env_id'])} extra")
-    if task in PLANNED:
-        pytest.skip("a planner (minutes per episode): test_planner_demos_are_true_rollouts_of_the_shipped_planner")
+    demos = load_demos(task)
     model = load_expert_policy(EXPERT_DATA_DIR / entry["policy"], entry["algo"])
-    # Short episodes vary a lot (Pendulum): use them all; 1000-step MuJoCo episodes: a few suffice,
-    # unless the expert itself is erratic (Ant flips onto its back now and then): then 10.
-    mean, std = entry["expert_return_mean"], entry["expert_return_std"]
-    noisy = std > 0.05 * abs(mean)
-    n = entry["episodes"] if entry["steps"] // entry["episodes"] <= 200 else (min(10, entry["episodes"]) if noisy else 3)
+    actions = model.predict(demos.obs, deterministic=True)[0]
+    np.testing.assert_allclose(actions, demos.acts, atol=1e-4 * max(1.0, float(np.abs(model.action_space.high).max())))
+    returns = demos.episode_returns()
+    assert len(returns) == entry["episodes"]
+    np.testing.assert_allclose([returns.mean(), returns.std()], [entry["expert_return_mean"], entry["expert_return_std"]], rtol=1e-4)
+    env = make_env(entry["env_id"], entry["env_kwargs"])
+    for ep, (start, _) in enumerate(demos.episode_bounds()[:3]):
+        obs, _ = env.reset(seed=entry["seed"] + ep)
+        np.testing.assert_allclose(obs, demos.obs[start], atol=1e-5)
+        rewards = [env.step(a)[1] for a in demos.acts[start : start + 50]]
+        np.testing.assert_allclose(rewards, demos.rewards[start : start + 50], atol=1e-3)
+
+
+@pytest.mark.parametrize("task", [t for t in SB3_EXPERTS if not _wide_spread(read_manifest()["tasks"][t])])
+def test_shipped_expert_reproduces_its_manifest_return(task):
+    # Closed loop on fresh episodes, for experts whose returns barely spread (chaotic ones are covered
+    # machine-independently above; scripts/eval_expert.py measures their held-out return on a machine).
+    entry = read_manifest()["tasks"][task]
+    if missing_extra(entry["env_id"]):
+        pytest.skip(f"{entry['env_id']} needs the {missing_extra(entry['env_id'])} extra")
+    model = load_expert_policy(EXPERT_DATA_DIR / entry["policy"], entry["algo"])
+    n = 3  # narrow-spread 1000-step episodes: a few suffice
     episodes = rollout_episodes(model, entry["env_id"], entry["env_kwargs"], n, seed=entry["seed"] + 7)
     ret = np.mean([e["rewards"].sum() for e in episodes])
+    mean, std = entry["expert_return_mean"], entry["expert_return_std"]
     # Within 10%, or within 3 standard errors of the expert's own spread when that is wider.
     assert abs(ret - mean) <= max(0.10 * abs(mean), 3 * std / np.sqrt(n)), (ret, mean, std, n)
 

@@ -1,3 +1,5 @@
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -56,6 +58,28 @@ def test_reward_norms(box2):
     assert r.reward_stats.count > 1
 
 
+def test_robust_norm_and_clip_keep_a_few_wild_rewards_from_setting_the_scale(box2):
+    r = fitted(box2, steps=10, refits=0)
+    raw = np.concatenate([np.random.default_rng(0).normal(5.0, 2.0, 990), np.full(10, -4000.0)])  # 1% wild states
+    r.reward_scale = 1.0
+    r.reward_norm = "batch"
+    assert np.std(r.normalize(raw)[:990]) < 0.02  # the wild 1% set the scale: the rest look alike
+    r.reward_norm = "robust"
+    robust = r.normalize(raw)
+    assert 0.9 < np.std(robust[:990]) < 1.1 and abs(np.median(robust)) < 0.05
+    r.reward_clip = 3.0
+    clipped = r.normalize(raw)
+    assert clipped.min() == -3.0 and clipped.max() <= 3.0
+    np.testing.assert_allclose(clipped[np.abs(robust) < 3], robust[np.abs(robust) < 3])
+    r.reward_floor = 0.0  # one-sided, as GAIL's -log(1 - D): the wild states count as nothing, not as a penalty
+    floored = r.normalize(raw)
+    assert floored.min() == 0.0 and np.all(floored[:990][robust[:990] > 0] == clipped[:990][robust[:990] > 0])
+    with pytest.raises(SbilError, match="reward_clip"):
+        SmilingReward(*box2, reward_clip=0.0)
+    with pytest.raises(SbilError, match="reward_floor"):
+        SmilingReward(*box2, reward_clip=1.0, reward_floor=2.0)
+
+
 def test_save_load_round_trip(box2, tmp_path):
     reward = fitted(box2, steps=100, refits=2, reward_scale=0.5)
     reward.save(tmp_path / "r.pt")
@@ -95,6 +119,43 @@ def test_load_rejects_bad_files_and_other_envs(box2, tmp_path):
 
     with pytest.raises(SbilError, match="Observation space mismatch"):
         load_reward(tmp_path / "r.pt", env=gym.make("Pendulum-v1"))
+
+
+@pytest.mark.parametrize("name, message", [
+    ("collections:OrderedDict", "not sbil's"),  # a foreign module: nothing of it is imported or called
+    ("sbil.errors:SbilError", "not a RewardLearner subclass"),
+    ("sbil.rewards:NoSuchReward", "cannot be imported"),
+    ("no-colon", "names no reward learner class"),
+])
+def test_load_refuses_files_naming_anything_but_a_reward_learner(box2, tmp_path, name, message):
+    import torch as th
+
+    fitted(box2, steps=10, refits=0).save(tmp_path / "r.pt")
+    payload = th.load(tmp_path / "r.pt", weights_only=True)
+    payload["class"] = name
+    th.save(payload, tmp_path / "forged.pt")
+    with pytest.raises(SbilError, match=message):
+        load_reward(tmp_path / "forged.pt")
+
+
+def test_load_takes_a_users_own_learner_from_an_allowed_module(box2, tmp_path, monkeypatch):
+    import sys
+    import types
+
+    module = types.ModuleType("my_rewards")
+
+    class Constant(RewardLearner):
+        def raw_reward(self, obs, acts, next_obs, dones):
+            return np.ones(len(obs), np.float32)
+
+    Constant.__module__, Constant.__qualname__ = module.__name__, "Constant"
+    module.Constant = Constant
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    obs_space, act_space = box2
+    Constant(obs_space, act_space).save(tmp_path / "c.pt")
+    with pytest.raises(SbilError, match="allowed_modules"):
+        load_reward(tmp_path / "c.pt")
+    assert isinstance(load_reward(tmp_path / "c.pt", allowed_modules=["my_rewards"]), Constant)
 
 
 def test_expert_fit_is_cached(box2, tmp_path):
@@ -211,3 +272,59 @@ def test_shared_draw_fast_path_equals_the_plain_forward(kind):
             plain = smiling_reward(expert, learner, x, schedule, t.expand(50, 16), eps.expand(50, 16, 7), form)
             fused = smiling_reward_shared(expert, learner, x, schedule, t, eps, form)
             torch.testing.assert_close(fused, plain, rtol=1e-4, atol=1e-5)
+
+
+def states(center, spread, n, seed, dim=8):
+    """(speed, height, six joint angles): ``center`` gives speed and height, joints at ``center[2]``."""
+    mean = np.array([center[0], center[1]] + [center[2] if len(center) > 2 else 0.0] * (dim - 2))
+    x = np.random.default_rng(seed).normal(mean, spread, (n, dim)).astype(np.float32)
+    return {"obs": x, "acts": np.zeros((n, 1), np.float32), "next_obs": x, "dones": np.zeros(n, bool)}
+
+
+@pytest.mark.parametrize("processing, moving_wins", [
+    ({"reward_norm": "running"}, False),  # the old default: unbounded below
+    ({"reward_norm": "batch", "reward_clip": 3.0}, False),  # clipped, but the falls set the batch's scale
+    ({"reward_norm": "robust", "reward_clip": 3.0, "reward_floor": 0.0}, True),
+])
+def test_a_learner_that_moves_like_the_expert_and_sometimes_falls_beats_one_that_stands(processing, moving_wins):
+    """The way out of parking, in the reward. The expert moves at speed 2, upright; the learner fell
+    at first (lying: height -3, joints bent) and has learned to stand (speed 0); trying to move like
+    the expert, it falls in a fifth of its steps. Within one rollout, the moving episode must earn
+    more than the standing one, as the true reward says. Unbounded below, the fallen states' reward
+    (far from the expert's in every coordinate, where the expert net's error is huge) outweighs
+    everything: standing wins and the learner parks, as PPO on Hopper did (results/ablation/).
+    One-sided (floor 0, like GAIL's -log(1 - D) >= 0), a fall is worth no less than the rollout's
+    median state, and moving wins."""
+    obs_space = spaces.Box(-np.inf, np.inf, (8,), np.float32)
+    act_space = spaces.Box(-1.0, 1.0, (1,), np.float32)
+    expert = states((2.0, 1.0), 0.2, 2000, seed=0)
+    history = {k: np.concatenate([a, b]) for (k, a), b in zip(states((0.0, 1.0), 0.05, 1800, seed=1).items(),
+                                                              states((0.0, -3.0, 1.5), 0.05, 200, seed=5).values())}
+    reward = SmilingReward(obs_space, act_space, expert_grad_steps=1500, reward_scale=1.0, **processing)
+    reward.fit_expert(SimpleNamespace(**expert))
+    for _ in range(20):
+        reward.update(**history)
+    moving = {k: np.concatenate([a, b]) for (k, a), b in zip(states((1.8, 1.0), 0.2, 800, seed=2).items(),
+                                                             states((0.0, -3.0, 1.5), 0.05, 200, seed=3).values())}
+    stand = states((0.0, 1.0), 0.05, 1000, seed=4)
+    rollout = {k: np.concatenate([moving[k], stand[k]]) for k in moving}  # one rollout, two episodes
+    r = reward(**rollout)
+    assert bool(r[:1000].sum() > r[1000:].sum()) is moving_wins, (r[:800].mean(), r[800:1000].mean(), r[1000:].mean())
+
+
+def test_reward_draws_stay_in_the_informative_steps_and_score_state_picks_the_state(box2):
+    obs_space, act_space = box2
+    reward = SmilingReward(obs_space, act_space, expert_grad_steps=10, reward_norm="none", reward_min_signal=0.02, n_t_samples=64)
+    assert reward.reward_steps == NoiseSchedule().informative_steps(0.02) == int((NoiseSchedule().sqrt_abar >= 0.02).sum())
+    reward.fit_expert(toy_batch(0.0))
+    b = toy_batch(1.0, 64)
+    reward(b.obs, b.acts, b.next_obs, b.dones)
+    t, _ = reward._version_draws(64)
+    assert int(t.max()) < reward.reward_steps < 5000 and len(torch.unique(t)) == 64
+    # The state-only reward scores next_obs by default, obs (the reference's SAC path) on request.
+    shifted = b.next_obs + 2.0
+    by_next = SmilingReward(obs_space, act_space, expert_grad_steps=10, reward_norm="none")
+    by_obs = SmilingReward(obs_space, act_space, expert_grad_steps=10, reward_norm="none", score_state="obs")
+    for r in (by_next, by_obs):
+        r.fit_expert(toy_batch(0.0))
+    np.testing.assert_allclose(by_obs(b.obs, b.acts, shifted, b.dones), by_next(b.obs, b.acts, b.obs, b.dones), rtol=1e-5)

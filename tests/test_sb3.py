@@ -66,8 +66,10 @@ def test_wrapper_refuses_mismatched_learner_and_batch_norm():
     other = gym.make("MountainCarContinuous-v0")
     with pytest.raises(SbilError, match="Observation space mismatch"):
         LearnedRewardVecEnv(venv, ObsSum(other.observation_space, other.action_space))
-    with pytest.raises(SbilError, match="reward_norm='batch'"):
-        LearnedRewardVecEnv(venv, ObsSum(venv.observation_space, venv.action_space, reward_norm="batch"))
+    batch = LearnedRewardVecEnv(venv, ObsSum(venv.observation_space, venv.action_space, reward_norm="batch"))
+    batch.reset()
+    with pytest.raises(SbilError, match="reward_norm='batch'"):  # scoring step by step: 1 env is no batch
+        batch.step(np.zeros((venv.num_envs, 1), np.float32))
 
 
 class NaNAfter(gym.Wrapper):
@@ -318,3 +320,31 @@ def test_a_failing_child_refit_is_reported():
     with pytest.raises(SbilError, match="lr=nan is invalid"):
         model.learn(256, callback=callback)
     callback.close()
+
+
+def test_cached_relabeling_rescores_a_slot_overwritten_since_it_was_cached():
+    # Once the buffer wraps, a slot holds a new transition; its cached reward (same learner version) is stale.
+    env = pendulum_vec(n=1)
+    reward = ObsSum(env.observation_space, env.action_space)
+    buffer = RelabelingReplayBuffer(4, env.observation_space, env.action_space, reward_fn=reward, cached=True)
+    obs = np.zeros((1, 3), np.float32)
+    for value in (1.0, 2.0):  # fill all 4 slots with next_obs summing to 3 * value, sample them, then overwrite
+        for _ in range(4):
+            buffer.add(obs, obs + value, np.zeros((1, 1), np.float32), np.zeros(1), np.zeros(1, bool), [{}])
+        rewards = buffer._get_samples(np.arange(4)).rewards.numpy().ravel()
+        np.testing.assert_allclose(rewards, 3 * value)
+
+
+def test_refit_data_are_raw_observations_under_vec_normalize():
+    # VecNormalize hands SB3 normalised observations; the reward learner scores raw ones, so it must be refit on raw ones.
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    env = VecNormalize(pendulum_vec(n=1), norm_obs=True, norm_reward=False)
+    reward = ObsSum(env.observation_space, env.action_space)
+    refit = RewardRefitCallback(reward, refit_every=100, buffer_size=1000)
+    model = SAC("MlpPolicy", env, learning_starts=100, buffer_size=1000, replay_buffer_class=RelabelingReplayBuffer, seed=0)
+    model.learn(300, callback=refit)
+    stored = model.replay_buffer
+    n = refit.size
+    np.testing.assert_allclose(refit.data["obs"][:n], stored.observations[:n, 0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(refit.data["next_obs"][:n], stored.next_observations[:n, 0], rtol=1e-5, atol=1e-6)

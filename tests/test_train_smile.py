@@ -41,8 +41,8 @@ def test_tiny_run_writes_everything_and_overrides_apply(tmp_path):
 
 
 def test_gail_reward_swaps_in_with_one_key(tmp_path):
-    out, status = run(tmp_path, "reward.learner=gail_so", "reward.reward_norm=batch")
-    assert status == 0 and summary(out)["reward_learner"] == "gail_so"
+    out, status = run(tmp_path, "reward.learner=gail_reward_so", "reward.reward_norm=batch")
+    assert status == 0 and summary(out)["reward_learner"] == "gail_reward_so"
     assert train.main([f"out_dir={out}", "total_timesteps=1500", "--resume"]) == 0
 
 
@@ -105,11 +105,18 @@ def test_output_directory_in_use_is_refused(tmp_path):
         ("algo.name=dqn", "Unknown algorithm 'dqn'"),
         ("demos.source=nothing", "Unknown demos 'nothing'"),
         ("env.id=MountainCarContinuous-v0", "observations have size \\(3,\\) but the env's observation space is \\(2,\\)"),
+        ("reward.learner=gail_so", "now reward.learner=gail_reward_so"),
     ],
 )
 def test_bad_input_is_named(tmp_path, override, message):
     with pytest.raises(SbilError, match=message):
         run(tmp_path, override)
+
+
+def test_demos_of_another_env_with_the_same_sizes_are_refused(tmp_path):
+    # HalfCheetah's demos fit Walker2d's spaces (17 / 6 dims); training on them would mix the two tasks' scores.
+    with pytest.raises(SbilError, match="recorded on HalfCheetah-v5, but the env is Walker2d-v5.*demos.allow_other_env=true"):
+        run(tmp_path, "env.id=Walker2d-v5", "env.kwargs={terminate_when_unhealthy: false}", "demos.source=halfcheetah")
 
 
 def test_bad_demos_files(tmp_path):

@@ -11,7 +11,7 @@ SMILING, it makes a like-for-like comparison of the reward learner alone.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import torch as th
@@ -44,11 +44,13 @@ class GailReward(RewardLearner):
         reward_norm: str = "running",
         reward_scale: float = 1.0,
         device: str | th.device = "auto",
+        reward_clip: Optional[float] = None,
+        reward_floor: Optional[float] = None,
     ) -> None:
         from imitation.rewards.reward_nets import BasicRewardNet
         from imitation.util.networks import RunningNorm
 
-        super().__init__(observation_space, action_space, reward_norm, reward_scale, device)
+        super().__init__(observation_space, action_space, reward_norm, reward_scale, device, reward_clip, reward_floor)
         self.use_action, self.lr, self.n_disc_updates, self.batch_size, self.seed = use_action, lr, n_disc_updates, batch_size, seed
         with th.random.fork_rng(devices=[]):
             th.manual_seed(seed)

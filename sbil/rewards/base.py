@@ -2,7 +2,8 @@
 
 A :class:`RewardLearner` is, first of all, a plain callable ``(obs, acts, next_obs, dones) ->
 np.ndarray`` of shape ``(batch,)``: ``imitation``'s ``RewardFn`` protocol, so it also works inside
-imitation's own ``RewardVecEnvWrapper``. On top of that it can be refit from learner data
+imitation's own ``RewardVecEnvWrapper`` (which scores one step of the envs at a time: build the
+learner with ``reward_norm="running"`` there, as batch normalisations need whole batches). On top of that it can be refit from learner data
 (:meth:`update`), saved and reloaded (:meth:`save`, :func:`load_reward`), and checks its inputs
 against the spaces it was built for.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import abc
 import importlib
 from pathlib import Path
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar, Optional, Sequence
 
 import numpy as np
 import torch as th
@@ -23,7 +24,10 @@ from stable_baselines3.common.utils import get_device
 from sbil.errors import SbilError
 from sbil.io import PathLike, atomic_path
 
-REWARD_NORMS = ("none", "batch", "running")
+REWARD_NORMS = ("none", "batch", "robust", "running")
+#: normalisations computed over each call's batch alone (they need large batches: at least MIN_BATCH)
+BATCH_NORMS = ("batch", "robust")
+MIN_BATCH = 64
 FORMAT = "sbil-reward-v1"
 
 
@@ -55,10 +59,17 @@ class RewardLearner(abc.ABC):
     :param observation_space: the env's observation space (Box).
     :param action_space: the env's action space (Box).
     :param reward_norm: ``"none"``; ``"batch"``: ``(r - mean) / std`` over each call's batch (as in
-        the SMILING reference; needs large batches, e.g. replay minibatches); ``"running"``: with
-        running statistics of all rewards produced so far (for per-step VecEnv use).
+        the SMILING reference; needs large batches, e.g. replay minibatches or whole rollouts);
+        ``"robust"``: ``(r - median) / (1.4826 MAD)`` over each call's batch, so that a few states
+        with extreme rewards set neither the centre nor the scale; ``"running"``: with running
+        statistics of all rewards produced so far (for per-step VecEnv use).
     :param reward_scale: multiplies the normalised reward (the reference uses 0.1 with ``batch``).
     :param device: ``"auto"`` (CUDA when present, else CPU), ``"cpu"`` or ``"cuda"``.
+    :param reward_clip: if set, the normalised reward is clipped to ``[-reward_clip, reward_clip]``
+        before scaling (as ``VecNormalize`` clips rewards), so a few wild states cannot dominate.
+    :param reward_floor: if set, normalised rewards below it are raised to it (before scaling): a
+        state far from both the expert's and the learner's is worth no less than this, as GAIL's
+        ``-log(1 - D)`` is never below 0, instead of a penalty that dwarfs everything else.
     """
 
     def __init__(
@@ -68,9 +79,17 @@ class RewardLearner(abc.ABC):
         reward_norm: str = "none",
         reward_scale: float = 1.0,
         device: str | th.device = "auto",
+        reward_clip: Optional[float] = None,
+        reward_floor: Optional[float] = None,
     ) -> None:
         if reward_norm not in REWARD_NORMS:
             raise SbilError(f"Unknown reward_norm {reward_norm!r}; valid: {', '.join(REWARD_NORMS)}.")
+        if reward_clip is not None and not reward_clip > 0:
+            raise SbilError(f"reward_clip={reward_clip!r} is invalid: it must be a positive number, or None for no clipping.")
+        self.reward_clip = None if reward_clip is None else float(reward_clip)
+        self.reward_floor = None if reward_floor is None else float(reward_floor)
+        if self.reward_floor is not None and self.reward_clip is not None and self.reward_floor >= self.reward_clip:
+            raise SbilError(f"reward_floor={reward_floor} must lie below reward_clip={reward_clip}.")
         self._obs_summary = _space_summary(observation_space)
         self._act_summary = _space_summary(action_space)
         self.observation_space = _space_from_summary(self._obs_summary)
@@ -98,7 +117,13 @@ class RewardLearner(abc.ABC):
 
     def config(self) -> dict[str, Any]:
         """Constructor keyword arguments (JSON-serialisable) that rebuild this learner."""
-        return {"reward_norm": self.reward_norm, "reward_scale": self.reward_scale}
+        return {"reward_norm": self.reward_norm, "reward_scale": self.reward_scale, "reward_clip": self.reward_clip, "reward_floor": self.reward_floor}
+
+    @classmethod
+    def config_from_file(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """The constructor kwargs a saved :meth:`config` stands for: a subclass fills in what files
+        written before one of its options existed lack, so an old file rebuilds the same learner."""
+        return {"reward_clip": None, "reward_floor": None, **config}  # files from before clipping existed
 
     def _state(self) -> dict[str, Any]:
         """Learned state (tensors, arrays, numbers) for :meth:`save`."""
@@ -150,12 +175,28 @@ class RewardLearner(abc.ABC):
                 f"The learned reward produced {np.sum(~np.isfinite(r))} non-finite values (NaN/inf). "
                 "The reward model has diverged: lower its learning rate, or check the demos and observations for NaN."
             )
+        if self.reward_norm in BATCH_NORMS and len(r) < MIN_BATCH:
+            raise SbilError(
+                f"reward_norm={self.reward_norm!r} normalises each call's batch, here only {len(r)} rewards (at least {MIN_BATCH} "
+                "needed): score whole rollouts (RewardRefitCallback with n_steps x n_envs >= 64), larger replay minibatches, or use "
+                "reward_norm='running' with reward_clip=None and reward_floor=None (train_smile.py: reward.reward_norm=running "
+                "reward.reward_clip=null reward.reward_floor=null)."
+            )
         if self.reward_norm == "batch":
             r = (r - r.mean()) / (r.std() + 1e-8)
+        elif self.reward_norm == "robust":
+            median = np.median(r)
+            mad = np.median(np.abs(r - median))
+            # More than half the batch alike (MAD 0): fall back to the std rather than divide by ~0.
+            r = (r - median) / ((1.4826 * mad if mad > 0 else r.std()) + 1e-8)
         elif self.reward_norm == "running":
             if update_stats:
                 self.reward_stats.update(r)
             r = (r - self.reward_stats.mean) / np.sqrt(self.reward_stats.var + 1e-8)
+        if self.reward_clip is not None:
+            r = np.clip(r, -self.reward_clip, self.reward_clip)
+        if self.reward_floor is not None:
+            r = np.maximum(r, self.reward_floor)
         return (r * self.reward_scale).astype(np.float32)
 
     def check_env(self, env: Any) -> None:
@@ -182,32 +223,62 @@ class RewardLearner(abc.ABC):
     @classmethod
     def load(cls, path: PathLike, device: str | th.device = "auto") -> "RewardLearner":
         """Load a learner saved with :meth:`save` (any subclass; see :func:`load_reward`)."""
-        learner = load_reward(path, device)
+        learner = load_reward(path, device, allowed_modules=[cls.__module__])
         if not isinstance(learner, cls):
             raise SbilError(f"{path} holds a {type(learner).__name__}, not a {cls.__name__}.")
         return learner
 
 
-def load_reward(path: PathLike, device: str | th.device = "auto", env: Optional[Any] = None) -> RewardLearner:
+def _reward_class(path: Path, name: Any, allowed_modules: Sequence[str]) -> type[RewardLearner]:
+    """The :class:`RewardLearner` subclass a reward file names, imported only from sbil or an allowed module.
+
+    The file is checked before anything is imported or built: a file that names another class, or a
+    module nobody allowed, is refused with one message.
+    """
+    fix = "Load only reward files written by RewardLearner.save"
+    if not isinstance(name, str) or name.count(":") != 1:
+        raise SbilError(f"{path} names no reward learner class (got {name!r}). {fix}.")
+    module, qualname = name.split(":")
+    top = module.split(".")[0]
+    if top != "sbil" and module not in allowed_modules and top not in allowed_modules:
+        raise SbilError(
+            f"{path} names the class {name}, from module {module!r}, which is not sbil's. {fix}; for a reward learner of "
+            f"your own, pass load_reward(..., allowed_modules=[{module!r}])."
+        )
+    try:
+        cls: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            cls = getattr(cls, part)
+    except (ImportError, AttributeError) as e:
+        raise SbilError(f"{path} names the class {name}, which cannot be imported ({type(e).__name__}: {e}). "
+                        "Install the package that defines it, or save the learner again.") from None
+    if not (isinstance(cls, type) and issubclass(cls, RewardLearner)):
+        raise SbilError(f"{path} names {name}, which is not a RewardLearner subclass. {fix}.")
+    return cls
+
+
+def load_reward(path: PathLike, device: str | th.device = "auto", env: Optional[Any] = None,
+                allowed_modules: Sequence[str] = ()) -> RewardLearner:
     """Load any reward learner saved with :meth:`RewardLearner.save`.
 
     :param path: the saved file.
     :param device: where to put its networks.
     :param env: if given, the learner is refused unless the env's spaces match its own.
+    :param allowed_modules: modules besides sbil's own that the file may name its class from (a
+        reward learner of your own); nothing else is imported.
     """
     path = Path(path)
     if not path.is_file():
         raise SbilError(f"Reward file {path} does not exist.")
     try:
         payload = th.load(path, map_location="cpu", weights_only=True)
-        if payload.get("format") != FORMAT:
-            raise ValueError(f"format {payload.get('format')!r}")
-        module, qualname = payload["class"].split(":")
-        cls = getattr(importlib.import_module(module), qualname)
+        if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+            raise ValueError(f"format {payload.get('format') if isinstance(payload, dict) else type(payload).__name__!r}")
     except Exception as e:  # noqa: BLE001 - any failure here means "not a readable reward file"
         raise SbilError(f"{path} is not a readable sbil reward file ({type(e).__name__}: {e}). Save it again with RewardLearner.save.") from None
+    cls = _reward_class(path, payload.get("class"), allowed_modules)
     learner = cls(
-        _space_from_summary(payload["observation_space"]), _space_from_summary(payload["action_space"]), device=device, **payload["config"]
+        _space_from_summary(payload["observation_space"]), _space_from_summary(payload["action_space"]), device=device, **cls.config_from_file(payload["config"])
     )
     stats = payload["reward_stats"]
     learner.reward_stats.mean, learner.reward_stats.var, learner.reward_stats.count = stats["mean"], stats["var"], stats["count"]

@@ -31,6 +31,12 @@ class NoiseSchedule:
         self.sqrt_abar = alphas_cumprod.sqrt().to(device)
         self.sqrt_one_minus_abar = (1.0 - alphas_cumprod).sqrt().to(device)
 
+    def informative_steps(self, min_signal: float) -> int:
+        """The number of leading steps whose ``x_t`` keeps at least ``min_signal`` of the clean input
+        (``sqrt(abar_t) >= min_signal``; ``abar`` falls with ``t``). Beyond them ``x_t`` is almost pure
+        noise: both nets' terms of the reward average to about zero there and add only variance."""
+        return max(1, int((self.sqrt_abar >= min_signal).sum()))
+
     def add_noise(self, x0: th.Tensor, eps: th.Tensor, t: th.Tensor) -> th.Tensor:
         """Noise ``x0`` of shape ``(..., d)`` with ``eps`` (same shape) at integer steps ``t`` of shape ``(...)``."""
         return self.sqrt_abar[t].unsqueeze(-1) * x0 + self.sqrt_one_minus_abar[t].unsqueeze(-1) * eps
