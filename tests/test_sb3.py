@@ -348,3 +348,17 @@ def test_refit_data_are_raw_observations_under_vec_normalize():
     n = refit.size
     np.testing.assert_allclose(refit.data["obs"][:n], stored.observations[:n, 0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(refit.data["next_obs"][:n], stored.next_observations[:n, 0], rtol=1e-5, atol=1e-6)
+
+
+def test_batch_normalisations_refuse_batches_too_small_to_normalise():
+    # Median / MAD over a handful of rewards is noise (with one env: all zeros); say how to score instead.
+    venv = pendulum_vec(n=1)
+    reward = ObsSum(venv.observation_space, venv.action_space, reward_norm="robust", reward_clip=3.0, reward_floor=0.0)
+    with pytest.raises(SbilError, match="only 8 rewards.*reward_norm='running'"):
+        reward.normalize(np.arange(8.0))
+    # VecNormalize(norm_reward=True) above the wrapper forces step-by-step scoring: refused before training.
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    env = VecNormalize(LearnedRewardVecEnv(venv, reward), norm_obs=False, norm_reward=True)
+    with pytest.raises(SbilError, match="norm_reward=True.*norm_reward=False"):
+        PPO("MlpPolicy", env, n_steps=64, batch_size=64, seed=0).learn(64, callback=RewardRefitCallback(reward))
