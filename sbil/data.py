@@ -22,7 +22,6 @@ from sbil.errors import SbilError
 from sbil.io import PathLike, atomic_path, first_hash_problem
 
 
-
 def _expert_data_dir() -> Path:
     """Where the shipped demos are: the ``expert_data/`` folder beside the ``sbil`` being imported
     (a clone or source tree), else the ``sbil_expert_data`` package that a regular install (wheel,
@@ -186,9 +185,8 @@ def _env_spec(env: Any) -> Any:
     return getattr(getattr(env, "unwrapped", env), "spec", None) or getattr(env, "spec", None)
 
 
-def _task_kwargs(env_id: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The kwargs that define the task: the registered defaults updated by ``kwargs``, JSON-normalised
-    (tuples as lists, as a demos header stores them), presentation-only keys left out."""
+def _task_defaults(env_id: str) -> dict[str, Any]:
+    """The kwargs an env id is made with when none are given: its class's defaults, then its registration's."""
     import inspect
 
     import gymnasium as gym
@@ -203,6 +201,12 @@ def _task_kwargs(env_id: str, kwargs: dict[str, Any]) -> dict[str, Any]:
         defaults.update(spec.kwargs)
     except Exception:  # noqa: BLE001 - an id no longer registered, or no signature: compare what was given
         defaults = {}
+    return defaults
+
+
+def _task_kwargs(defaults: dict[str, Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The kwargs that define the task: ``defaults`` updated by ``kwargs``, JSON-normalised (tuples as
+    lists, as a demos header stores them), presentation-only keys left out."""
     merged = {k: v for k, v in {**defaults, **kwargs}.items() if k not in _PRESENTATION_KWARGS}
     return json.loads(json.dumps(merged, sort_keys=True, default=repr))
 
@@ -225,7 +229,8 @@ def check_demos_env(demos: Demos, env: Any, source: str = "demos", allow_other_e
         hint = f" (shipped: {', '.join(shipped)})" if shipped else ""
         raise SbilError(f"{source} were recorded on {demos.env_id}, but the env is {spec.id}. "
                         f"Use demos made for {spec.id}{hint}. {override}")
-    want, have = _task_kwargs(demos.env_id, demos.env_kwargs), _task_kwargs(spec.id, dict(spec.kwargs or {}))
+    defaults = _task_defaults(spec.id)  # the same id on both sides by now
+    want, have = _task_kwargs(defaults, demos.env_kwargs), _task_kwargs(defaults, dict(spec.kwargs or {}))
     differ = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
     if differ:
         shown = ", ".join(f"{k}: demos {want.get(k, '(default)')!r}, env {have.get(k, '(default)')!r}" for k in differ[:4])

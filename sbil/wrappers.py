@@ -9,7 +9,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
 from sbil.errors import SbilError
-from sbil.rewards.base import BATCH_NORMS, RewardLearner
+from sbil.rewards.base import RewardLearner
 
 RewardFn = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
@@ -39,7 +39,8 @@ class LearnedRewardVecEnv(VecEnvWrapper):
     *deferred*: the wrapper returns zeros and records the rollout, and the callback scores the whole
     rollout in one batched call at its end and recomputes SB3's returns and advantages (the same
     numbers, without a reward-model call per env step). Used alone, the wrapper scores every step
-    (then the learner needs ``reward_norm="running"``: SMILING's default normalises whole batches).
+    (then the learner needs ``reward_norm="running"``: SMILING's default normalises whole batches,
+    and :meth:`RewardLearner.normalize` refuses a batch of a few envs' rewards).
 
     :param venv: the vectorised env (raw observations: put ``VecNormalize`` above this wrapper).
     :param reward_fn: a :class:`~sbil.rewards.RewardLearner` or any imitation ``RewardFn``.
@@ -86,12 +87,6 @@ class LearnedRewardVecEnv(VecEnvWrapper):
             self._record_step(obs, dones, infos)
             self._last_obs = obs
             return obs, self._zeros.copy(), dones, infos
-        if isinstance(self.reward_fn, RewardLearner) and self.reward_fn.reward_norm in BATCH_NORMS and self.num_envs < 64:
-            raise SbilError(
-                f"reward_norm={self.reward_fn.reward_norm!r} normalises each call's batch, here only {self.num_envs} env(s) per step. "
-                "Train with RewardRefitCallback (it scores each whole rollout in one call), or build the learner with "
-                "reward_norm='running', reward_clip=None, reward_floor=None to score step by step."
-            )
         next_obs = np.array(obs, copy=True)
         put_terminal_obs(next_obs, dones, infos)
         rewards = self.score(self._last_obs[None], self._actions[None], next_obs[None], np.asarray(dones, bool)[None])[0]
