@@ -12,6 +12,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
 from sbil.data import Demos, check_demos_env
+from sbil.envs import normalize_obs as normalize_obs_env
 from sbil.errors import SbilError
 
 BASELINES = ("gail", "gail_so", "airl", "airl_so", "bc")
@@ -26,6 +27,7 @@ def make_adversarial_trainer(
     n_disc_updates_per_round: int = 4,
     seed: int = 0,
     allow_other_env: bool = False,
+    normalize_obs: bool = False,
     **trainer_kwargs: Any,
 ) -> Any:
     """An ``imitation`` GAIL or AIRL trainer around a stock SB3 learner.
@@ -37,6 +39,9 @@ def make_adversarial_trainer(
     :param learner: the SB3 algorithm whose policy is trained (built on ``venv``).
     :param seed: seeds the discriminator's initial weights.
     :param allow_other_env: accept demos recorded on another env (see :func:`sbil.data.check_demos_env`).
+    :param normalize_obs: the generator's policy sees ``VecNormalize``'d observations (as SMILING's
+        with ``env.normalize_obs``); the discriminator keeps raw ones, like the demos. GAIL only:
+        AIRL's discriminator evaluates the policy on the raw observations it stores.
     """
     from imitation.algorithms.adversarial.airl import AIRL
     from imitation.algorithms.adversarial.gail import GAIL
@@ -47,13 +52,16 @@ def make_adversarial_trainer(
     if name == "bc":
         raise SbilError("bc is not adversarial: use train_bc.")
     check_demos_env(demos, venv, allow_other_env=allow_other_env)
+    if normalize_obs and name.startswith("airl"):
+        raise SbilError(f"{name} cannot train a policy on normalised observations: AIRL's discriminator evaluates the policy on the raw "
+                        "observations it stores. Use normalize_obs=False, or gail / gail_so.")
     use_action = not name.endswith("_so")
     cls, net_cls = (GAIL, BasicRewardNet) if name.startswith("gail") else (AIRL, BasicShapedRewardNet)
     # Seeded discriminator init, without touching the caller's global torch RNG.
     with th.random.fork_rng(devices=[]):
         th.manual_seed(seed)
         net = net_cls(venv.observation_space, venv.action_space, use_action=use_action, normalize_input_layer=RunningNorm)
-    return cls(
+    trainer = cls(
         demonstrations=demos.to_transitions(),
         demo_batch_size=min(demo_batch_size, len(demos)),
         n_disc_updates_per_round=n_disc_updates_per_round,
@@ -65,6 +73,11 @@ def make_adversarial_trainer(
         init_tensorboard=False,
         **trainer_kwargs,
     )
+    if normalize_obs:
+        # Above imitation's reward wrapper, whose buffering layer keeps raw observations for the discriminator.
+        trainer.venv_train = normalize_obs_env(trainer.venv_wrapped)
+        trainer.gen_algo.set_env(trainer.venv_train)
+    return trainer
 
 
 def train_bc(demos: Demos, venv: VecEnv, n_epochs: int = 10, batch_size: int = 256, seed: int = 0, progress_bar: bool = False,

@@ -59,6 +59,7 @@ class TaskRecipe:
     bc_epochs: int = 20
     env_kwargs: Optional[dict] = None  #: override the manifest's env kwargs (rarely needed)
     allow_other_env: bool = False  #: with env_kwargs that change the task: imitate the demos on it anyway
+    normalize_obs: bool = False  #: the policy sees VecNormalize'd observations (reward learners and discriminators raw ones)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -234,7 +235,7 @@ def _run_smiling(spec: RunSpec) -> tuple[list[dict], int]:
 
     r = spec.recipe
     base = OmegaConf.create({
-        "env": {"id": spec.env_id, "kwargs": spec.env_kwargs, "n_envs": r.n_envs},
+        "env": {"id": spec.env_id, "kwargs": spec.env_kwargs, "n_envs": r.n_envs, "normalize_obs": r.normalize_obs},
         "demos": {"source": r.task, "n_episodes": r.demo_episodes, "allow_other_env": r.allow_other_env},
         "algo": {"name": r.algo, "kwargs": r.algo_kwargs},
         "reward": {"learner": spec.algo},
@@ -257,13 +258,16 @@ def _run_smiling(spec: RunSpec) -> tuple[list[dict], int]:
 
 
 def _envs(spec: RunSpec) -> tuple[Any, Any]:
+    """The raw training env and the eval env (normalising observations when the recipe's policy does)."""
     from stable_baselines3.common.utils import set_random_seed
 
-    from sbil.envs import make_vec_env
+    from sbil.envs import make_vec_env, normalize_obs
 
     set_random_seed(spec.seed)
     venv = make_vec_env(spec.env_id, spec.recipe.n_envs, seed=spec.seed, env_kwargs=spec.env_kwargs)
     eval_env = make_vec_env(spec.env_id, 1, seed=spec.seed + 10_000, env_kwargs=spec.env_kwargs)  # same as SMILING's
+    if spec.recipe.normalize_obs:
+        eval_env = normalize_obs(eval_env, training=False)
     return venv, eval_env
 
 
@@ -296,7 +300,7 @@ def _run_adversarial(spec: RunSpec) -> tuple[list[dict], int]:
     # imitation prints a table per round to stdout by default; keep its log as CSV in the run folder.
     log = imit_logger.configure(str(Path(spec.run_dir) / "imitation"), format_strs=["csv"])
     trainer = make_adversarial_trainer(spec.algo, demos, venv, learner, seed=spec.seed, custom_logger=log, gen_train_timesteps=round_steps,
-                                       allow_other_env=spec.recipe.allow_other_env)
+                                       allow_other_env=spec.recipe.allow_other_env, normalize_obs=r.normalize_obs)
     evaluator = EvalCallback(eval_env, r.eval_freq, r.n_eval_episodes)
     trainer.gen_callback = [trainer.gen_callback, evaluator]
     trainer.train(budget)
@@ -315,10 +319,13 @@ def _finish(evaluator: Any, learner: Any, venv: Any, eval_env: Any) -> tuple[lis
 def _run_rl(spec: RunSpec) -> tuple[list[dict], int]:
     """The oracle: the recipe's SB3 learner on the true task reward, same budget and evaluation."""
     from sbil.callbacks import EvalCallback
+    from sbil.envs import normalize_obs
     from sbil.experts import get_algo
 
     r = spec.recipe
     venv, eval_env = _envs(spec)
+    if r.normalize_obs:
+        venv = normalize_obs(venv)
     learner = get_algo(r.algo)("MlpPolicy", venv, seed=spec.seed, device="cpu", verbose=0, **r.algo_kwargs)
     evaluator = EvalCallback(eval_env, r.eval_freq, r.n_eval_episodes)
     learner.learn(r.total_timesteps, callback=evaluator)

@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional, Union
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
-from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.common.vec_env import VecEnv, unwrap_vec_normalize
 
 from sbil.errors import SbilError
 from sbil.io import PathLike, atomic_path, atomic_write
@@ -65,8 +65,20 @@ class EvalCallback(BaseCallback):
             self.evaluate()
         return True
 
+    def _sync_obs_normalization(self) -> None:
+        # The policy acts on normalised observations: evaluate it on the same scale, frozen.
+        train_norm = unwrap_vec_normalize(self.model.get_env())
+        eval_norm = unwrap_vec_normalize(self.eval_env)
+        if train_norm is None:
+            return
+        if eval_norm is None:
+            raise SbilError("The training env normalises observations (VecNormalize) but the eval env does not, so the policy would be "
+                            "evaluated on raw ones. Wrap the eval env too: sbil.envs.normalize_obs(eval_env, training=False).")
+        eval_norm.obs_rms = train_norm.obs_rms.copy()
+
     def evaluate(self) -> dict[str, float]:
         """Run one evaluation now, log it and append it to the history."""
+        self._sync_obs_normalization()
         returns, lengths = evaluate_policy(
             self.model, self.eval_env, n_eval_episodes=self.n_eval_episodes, deterministic=True, return_episode_rewards=True
         )

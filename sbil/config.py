@@ -32,6 +32,8 @@ class EnvConfig:
     kwargs: dict[str, Any] = field(default_factory=dict)  #: gymnasium.make kwargs (the imitation task)
     n_envs: int = 1  #: parallel training envs
     subprocess: bool = False  #: run the training envs in subprocesses (SubprocVecEnv)
+    #: the policy sees VecNormalize'd observations (reward learners keep raw ones; rewards are not touched)
+    normalize_obs: bool = False
 
 
 @dataclass

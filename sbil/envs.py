@@ -8,7 +8,7 @@ from typing import Any, Callable, Mapping, Optional
 
 import gymnasium as gym
 from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
-from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize
 
 from sbil.errors import SbilError
 
@@ -110,3 +110,15 @@ def make_vec_env(
         vec_env_cls=SubprocVecEnv if subprocess else DummyVecEnv,
         wrapper_class=wrap,
     )
+
+
+def normalize_obs(venv: VecEnv, training: bool = True) -> VecNormalize:
+    """``VecNormalize`` of the observations only, for the policy; put it above every reward wrapper.
+
+    The policy then sees observations scaled by running statistics (as rl-zoo3 trains PPO on
+    MuJoCo), while reward learners, demos and refit data keep raw ones; rewards are left to the
+    reward learner's own normalisation. Evaluation envs take ``training=False``: they use the
+    training env's statistics, which :class:`sbil.callbacks.EvalCallback` copies before each
+    evaluation.
+    """
+    return VecNormalize(venv, training=training, norm_obs=True, norm_reward=False)

@@ -15,13 +15,15 @@ from typing import Any, Optional
 
 import gymnasium as gym
 import numpy as np
+from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecEnvWrapper
 
 _SKIP = {"env", "venv", "np_random", "_np_random", "reward_fn", "observation_space", "action_space"}
 
 
 def _is_plain(value: Any) -> bool:
-    if value is None or isinstance(value, (bool, int, float, str, np.ndarray, np.generic)):
+    # RunningMeanStd (arrays and a count) holds VecNormalize's statistics.
+    if value is None or isinstance(value, (bool, int, float, str, np.ndarray, np.generic, RunningMeanStd)):
         return True
     if isinstance(value, (list, tuple)):
         return all(_is_plain(v) for v in value)

@@ -23,11 +23,11 @@ from sbil.checkpoint import latest_checkpoint, require_checkpoint, save_checkpoi
 from sbil.cli import set_threads
 from sbil.config import refit_in_process_value, reward_processing
 from sbil.data import load_demos, read_manifest
-from sbil.envs import make_vec_env
+from sbil.envs import make_vec_env, normalize_obs
 from sbil.envstate import get_run_state, set_run_envs, set_run_rngs
 from sbil.errors import SbilError
 from sbil.experts import get_algo, rollout_episodes
-from sbil.io import RunLock, atomic_write, atomic_write_json
+from sbil.io import RunLock, atomic_path, atomic_write, atomic_write_json
 from sbil.logging import make_logger
 from sbil.rewards import GailReward, RewardLearner, SmilingReward, load_reward
 from sbil.rewards.smiling import default_cache_dir
@@ -113,6 +113,10 @@ def train(cfg: DictConfig, resume: bool = False) -> dict[str, Any]:
             algo_kwargs.update(replay_buffer_class=RelabelingReplayBuffer, replay_buffer_kwargs={"cached": cfg.reward.relabel == "cached"})
         else:
             env = LearnedRewardVecEnv(train_env, reward)
+        if cfg.env.normalize_obs:
+            # Above the reward wrapper: the reward learner scores raw observations, the policy sees normalised ones.
+            env = normalize_obs(env)
+            eval_env = normalize_obs(eval_env, training=False)
         if checkpoint is None:
             try:
                 model = algo_cls(cfg.algo.policy, env, seed=cfg.seed, device=cfg.device, verbose=0, **algo_kwargs)
@@ -168,6 +172,10 @@ def train(cfg: DictConfig, resume: bool = False) -> dict[str, Any]:
         last = evaluator.history[-1] if evaluator.history and evaluator.history[-1]["timesteps"] == model.num_timesteps else evaluator.evaluate()
         reward.save(out_dir / "reward.pt")
         model.save(out_dir / "policy.zip")
+        vec_normalize = model.get_vec_normalize_env()
+        if vec_normalize is not None:  # the policy is only usable with its observation statistics
+            with atomic_path(out_dir / "vecnormalize.pkl") as tmp:
+                vec_normalize.save(tmp)
         denom = expert_return - random_return
         summary = {
             "env_id": cfg.env.id,

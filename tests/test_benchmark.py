@@ -160,3 +160,13 @@ def test_oracle_and_gail_reward_rows_share_the_budget_and_scores_are_normalised_
     expected = (rows["gail_reward_so"]["return_mean"] - random_return) / (rows["rl"]["return_mean"] - random_return)
     assert rows["gail_reward_so"]["of_oracle"] == pytest.approx(expected)
     assert "| rl | 1 | 1 |" in (out / "report.md").read_text() and "of oracle" in (out / "report.md").read_text()
+
+
+def test_a_recipe_that_normalizes_observations_runs_every_env_step_algorithm(tmp_path):
+    path = tmp_path / "profiles.yaml"
+    path.write_text(MICRO.replace("        bc_epochs: 1\n", "        bc_epochs: 1\n        normalize_obs: true\n"))
+    out = tmp_path / "out"
+    assert bench.main([f"profile={path}", f"out={out}", "workers=1", "algos=rl,gail_so,smiling", "seeds=0", "progress_bar=false"]) == 0
+    runs = results(out)
+    assert {k: r["status"] for k, r in runs.items()} == {f"pendulum/{a}/seed0": "ok" for a in ("rl", "gail_so", "smiling")}
+    assert (out / "runs/pendulum/smiling/seed0/smile/vecnormalize.pkl").is_file()

@@ -46,6 +46,18 @@ def test_gail_reward_swaps_in_with_one_key(tmp_path):
     assert train.main([f"out_dir={out}", "total_timesteps=1500", "--resume"]) == 0
 
 
+def test_normalized_observations_reach_the_policy_and_the_eval_env_and_are_saved(tmp_path):
+    import pickle
+
+    out, status = run(tmp_path, "--config", "ppo", "algo.kwargs.n_steps=250", "env.n_envs=2", "env.normalize_obs=true")
+    assert status == 0
+    with open(out / "vecnormalize.pkl", "rb") as f:
+        stats = pickle.load(f)
+    assert stats.norm_obs and not stats.norm_reward
+    assert stats.obs_rms.count > 1000  # updated by every training step (1000 steps, 2 envs)
+    assert not np.allclose(stats.obs_rms.mean, 0.0)
+
+
 def test_runs_on_shipped_mujoco_demos(tmp_path):
     out, status = run(tmp_path, "env.id=HalfCheetah-v5", "demos.source=halfcheetah", "total_timesteps=600", "eval.freq=0")
     assert status == 0 and summary(out)["expert_return"] > 6000
@@ -173,7 +185,7 @@ def _params(path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("algo", ["sac", "ppo", "sac_subprocess", "ppo_refit_in_process"])
+@pytest.mark.parametrize("algo", ["sac", "ppo", "sac_subprocess", "ppo_refit_in_process", "ppo_normalize_obs"])
 def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, algo):
     extra = {
         "sac": [],
@@ -181,6 +193,8 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, algo):
         "sac_subprocess": ["env.subprocess=true", "env.n_envs=2"],  # env state snapshotted inside the workers
         "ppo_refit_in_process": ["--config", "ppo", "algo.kwargs.n_steps=250", "env.n_envs=2", "total_timesteps=2000",
                                  "reward.refit_in_process=true"],  # refits run in a child process
+        # VecNormalize's running statistics are part of the run's state
+        "ppo_normalize_obs": ["--config", "ppo", "algo.kwargs.n_steps=250", "env.n_envs=2", "total_timesteps=2000", "env.normalize_obs=true"],
     }[algo]
     whole, _ = run(tmp_path, *extra, name="whole")
     cut = tmp_path / "cut"
