@@ -211,7 +211,8 @@ def _task_kwargs(defaults: dict[str, Any], kwargs: dict[str, Any]) -> dict[str, 
     return json.loads(json.dumps(merged, sort_keys=True, default=repr))
 
 
-def check_demos_env(demos: Demos, env: Any, source: str = "demos", allow_other_env: bool = False) -> None:
+def check_demos_env(demos: Demos, env: Any, source: str = "demos", allow_other_env: bool = False,
+                    data_dir: PathLike = EXPERT_DATA_DIR) -> None:
     """Refuse demos recorded on another env (id, or kwargs that change the task) than ``env``.
 
     Observation and action sizes alone cannot tell tasks apart (HalfCheetah and Walker2d both have
@@ -219,14 +220,16 @@ def check_demos_env(demos: Demos, env: Any, source: str = "demos", allow_other_e
     gymnasium spec. Demos without a recorded env id, and envs without a spec, pass unchecked.
 
     :param allow_other_env: skip the check: imitate demos from another env on purpose.
+    :param data_dir: expert data whose tasks the error suggests for the env.
     """
     spec = _env_spec(env)
     if allow_other_env or spec is None or not demos.env_id:
         return
     override = "If that is intended, pass allow_other_env=True (train_smile.py: demos.allow_other_env=true)."
     if spec.id != demos.env_id:
-        shipped = sorted(task for task, e in read_manifest()["tasks"].items() if e.get("env_id") == spec.id)
-        hint = f" (shipped: {', '.join(shipped)})" if shipped else ""
+        shipped = sorted(task for task, e in read_manifest(data_dir)["tasks"].items() if e.get("env_id") == spec.id)
+        where = "shipped" if Path(data_dir) == Path(EXPERT_DATA_DIR) else f"tasks in {data_dir}"
+        hint = f" ({where}: {', '.join(shipped)})" if shipped else ""
         raise SbilError(f"{source} were recorded on {demos.env_id}, but the env is {spec.id}. "
                         f"Use demos made for {spec.id}{hint}. {override}")
     defaults = _task_defaults(spec.id)  # the same id on both sides by now
@@ -339,7 +342,7 @@ def load_demos(
         raise SbilError(f"Unknown demos {key!r}: not a file and not a shipped task. Shipped tasks: {', '.join(sorted(tasks)) or 'none yet'}.")
     validate_demos(demos, getattr(env, "observation_space", None), getattr(env, "action_space", None), source=f"Demos {path}")
     if env is not None:
-        check_demos_env(demos, env, source=f"Demos {path}", allow_other_env=allow_other_env)
+        check_demos_env(demos, env, source=f"Demos {path}", allow_other_env=allow_other_env, data_dir=data_dir)
     if n_episodes is not None or every != 1 or max_transitions is not None:
         demos = demos.subset(n_episodes, every, max_transitions)
     return demos

@@ -37,7 +37,6 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch as th
-from scipy.stats import spearmanr
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.callbacks import BaseCallback
 
@@ -51,6 +50,7 @@ from sbil.envs import make_env, make_vec_env
 from sbil.experts import rollout_episodes
 from sbil.io import atomic_write, atomic_write_json
 from sbil.rewards import SmilingReward
+from sbil.rewards.fidelity import Estimator, fidelity, precise_rewards, split_half_ceiling, state_inputs
 from sbil.wrappers import LearnedRewardVecEnv
 
 
@@ -247,35 +247,27 @@ def estimator_fidelity(args: argparse.Namespace, smiling: Callable[..., SmilingR
 
     sets = {"broad": pick(np.concatenate([expert.next_obs, learner_states]), args.states),
             "expert": pick(expert.next_obs, args.states // 2), "learner": pick(learner_states, args.states // 2)}
-    inputs = {name: reward._inputs(states, None, states) for name, states in sets.items()}
+    inputs = state_inputs(reward, sets)
     gen = th.Generator().manual_seed(0)
     n_precise = 4 if args.quick else 20
-    precise = {name: th.stack([reward.reward_for_inputs(x, "reference", 500, generator=gen) for _ in range(n_precise)]).numpy()
-               for name, x in inputs.items()}
-    default_cfg = {k: getattr(reward.cfg, k) for k in ("estimator", "n_t_samples", "reward_min_signal")}
+    precise = precise_rewards(reward, inputs, n_precise, gen)
     out: dict[str, Any] = {"task": args.estimator_task, "states": {k: len(v) for k, v in sets.items()}, "precise_draws": n_precise, "candidates": {}}
     for key, label, fields in CANDIDATES:
-        cfg = {**default_cfg, **fields}
-        reward.reward_steps = reward.schedule.informative_steps(cfg["reward_min_signal"])
+        est = Estimator(label, fields.get("estimator", reward.cfg.estimator), fields.get("n_t_samples", reward.cfg.n_t_samples),
+                        fields.get("reward_min_signal", reward.cfg.reward_min_signal))
+        if key == "default":
+            est = est._replace(label=f"default: {est.estimator}, {est.n_t_samples} draws, sqrt(abar_t) >= {est.min_signal}")
         x = inputs["broad"]
 
-        def call() -> th.Tensor:  # as a reward call runs it: qmc draws fixed per learner version
-            if cfg["estimator"] == "qmc":
-                reward._draws = None
-            return reward.reward_for_inputs(x, cfg["estimator"], cfg["n_t_samples"], generator=None if cfg["estimator"] == "qmc" else gen)
+        def call() -> th.Tensor:  # as a reward call after a refit runs it: fresh qmc draws
+            return reward.reward_for_inputs(x, est.estimator, est.n_t_samples, generator=gen, min_signal=est.min_signal)
 
         seconds = min(timed(call) for _ in range(3))
-        row = {"label": label if key != "default" else f"default: {cfg['estimator']}, {cfg['n_t_samples']} draws, sqrt(abar_t) >= {cfg['reward_min_signal']}",
-               "config": cfg, "states_per_second": len(x) / seconds}
-        for name, xs in inputs.items():
-            guess = reward.reward_for_inputs(xs, cfg["estimator"], cfg["n_t_samples"], generator=gen).numpy()
-            truth = precise[name].mean(0)
-            row[f"spearman_{name}"] = float(spearmanr(guess, truth)[0])
-            row[f"rel_rmse_{name}"] = float(np.sqrt(np.mean((guess - truth) ** 2)) / (np.std(truth) + 1e-12))
+        row = {"label": est.label, "config": est._asdict(), "states_per_second": len(x) / seconds}
+        for name, r in fidelity(reward, inputs, precise, est, gen).items():
+            row[f"spearman_{name}"], row[f"rel_rmse_{name}"] = r["spearman"], r["rel_rmse"]
         out["candidates"][key] = row
-    reward.reward_steps = reward.schedule.informative_steps(default_cfg["reward_min_signal"])
-    half = n_precise // 2
-    out["ceiling"] = {name: float(spearmanr(d[:half].mean(0), d[half:].mean(0))[0]) for name, d in precise.items()}
+    out["ceiling"] = split_half_ceiling(precise)
     ref = out["candidates"]["reference"]["states_per_second"]
     for row in out["candidates"].values():
         row["speedup_over_reference"] = row["states_per_second"] / ref

@@ -25,7 +25,6 @@ from typing import Sequence
 
 import numpy as np
 import torch as th
-from scipy.stats import spearmanr
 
 from sbil.cli import run_main, set_threads
 from sbil.data import load_demos, read_manifest
@@ -33,18 +32,19 @@ from sbil.errors import SbilError
 from sbil.experts import rollout_episodes
 from sbil.io import atomic_write, atomic_write_json
 from sbil.rewards import load_reward
+from sbil.rewards.fidelity import Estimator, fidelity, precise_rewards, split_half_ceiling, state_inputs
 from sbil.rewards.diffusion import smiling_reward
 
-#: (label, estimator, draws, reward_min_signal): the candidates whose narrow-set fidelity is measured
+#: the candidates whose narrow-set fidelity is measured
 ESTIMATORS = [
-    ("qmc, 16 draws over all t (default before issue 18)", "qmc", 16, 0.0),
-    ("qmc, 64 draws over all t", "qmc", 64, 0.0),
-    ("qmc, 256 draws over all t", "qmc", 256, 0.0),
-    ("qmc, 16 draws, sqrt(abar_t) >= 0.02", "qmc", 16, 0.02),
-    ("qmc, 32 draws, sqrt(abar_t) >= 0.02", "qmc", 32, 0.02),
-    ("qmc, 64 draws, sqrt(abar_t) >= 0.02", "qmc", 64, 0.02),
-    ("stratified, 64 draws over all t", "stratified", 64, 0.0),
-    ("reference: 500 evenly spaced t", "reference", 500, 0.0),
+    Estimator("qmc, 16 draws over all t (default before issue 18)", "qmc", 16, 0.0),
+    Estimator("qmc, 64 draws over all t", "qmc", 64, 0.0),
+    Estimator("qmc, 256 draws over all t", "qmc", 256, 0.0),
+    Estimator("qmc, 16 draws, sqrt(abar_t) >= 0.02", "qmc", 16, 0.02),
+    Estimator("qmc, 32 draws, sqrt(abar_t) >= 0.02", "qmc", 32, 0.02),
+    Estimator("qmc, 64 draws, sqrt(abar_t) >= 0.02", "qmc", 64, 0.02),
+    Estimator("stratified, 64 draws over all t", "stratified", 64, 0.0),
+    Estimator("reference: 500 evenly spaced t", "reference", 500, 0.0),
 ]
 
 
@@ -148,24 +148,15 @@ def main(argv: Sequence[str]) -> int:
     sets = {"expert": pick(demos.next_obs), "learner": pick(learner), "random": pick(random_states)}
     sets["broad"] = np.concatenate([sets["expert"], sets["learner"]])
     gen = th.Generator().manual_seed(0)
-    inputs = {name: reward._inputs(s, None, s) for name, s in sets.items()}
-    precise = {name: th.stack([reward.reward_for_inputs(x, "reference", 500, generator=gen) for _ in range(args.precise_draws)]).numpy()
-               for name, x in inputs.items()}
+    inputs = state_inputs(reward, sets)
+    precise = precise_rewards(reward, inputs, args.precise_draws, gen)
     out: dict = {"checkpoint": str(args.checkpoint), "task": args.task, "raw_reward": {}, "fidelity": {}, "per_t": {}}
     for name, draws in precise.items():
         out["raw_reward"][name] = quantiles(draws.mean(0))
-    half = args.precise_draws // 2
-    for label, est, k, min_signal in ESTIMATORS:
-        reward.reward_steps = reward.schedule.informative_steps(min_signal)
-        row = {}
-        for name in ("broad", "expert", "learner"):
-            truth = precise[name].mean(0)
-            guess = reward.reward_for_inputs(inputs[name], est, k, generator=gen).numpy()
-            row[name] = float(spearmanr(guess, truth)[0])
-        out["fidelity"][label] = row
-    out["fidelity"]["ceiling: precise split-half"] = {
-        name: float(spearmanr(precise[name][:half].mean(0), precise[name][half:].mean(0))[0]) for name in ("broad", "expert", "learner")
-    }
+    narrow = {name: inputs[name] for name in ("broad", "expert", "learner")}
+    for est in ESTIMATORS:
+        out["fidelity"][est.label] = {name: r["spearman"] for name, r in fidelity(reward, narrow, precise, est, gen).items()}
+    out["fidelity"]["ceiling: precise split-half"] = split_half_ceiling({name: precise[name] for name in narrow})
     out["policies"] = policy_returns(args, reward, entry)
     grid = np.unique(np.concatenate([np.arange(0, 100, 10), np.geomspace(100, 4999, 20).astype(int)]))
     for name in ("expert", "learner"):

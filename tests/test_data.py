@@ -111,6 +111,21 @@ def test_demos_of_another_env_are_refused_by_name_and_by_path(tmp_path):
     assert len(load_demos("walker2d", env=walker, n_episodes=1)) == 1000
 
 
+def test_the_refusal_suggests_tasks_from_the_users_own_data_dir(tmp_path):
+    # Demos of a user's own data dir: the hint names that dir's tasks for the env, not the shipped ones.
+    from sbil.envs import make_vec_env
+
+    (tmp_path / "cheetah").mkdir()
+    save_demos(read_demos(ROOT / "expert_data" / "halfcheetah" / "demos.npz").subset(n_episodes=1), tmp_path / "cheetah" / "demos.npz")
+    tasks = {"cheetah": {"env_id": "HalfCheetah-v5", "demos": "cheetah/demos.npz",
+                         "files": {"cheetah/demos.npz": sha256_file(tmp_path / "cheetah" / "demos.npz")}},
+             "my_walker": {"env_id": "Walker2d-v5", "demos": "none.npz", "files": {}}}
+    (tmp_path / "manifest.json").write_text(json.dumps({"tasks": tasks}))
+    walker = make_vec_env("Walker2d-v5", 1, seed=0, env_kwargs={"terminate_when_unhealthy": False})
+    with pytest.raises(SbilError, match=r"tasks in .*: my_walker\)"):
+        load_demos("cheetah", env=walker, data_dir=tmp_path)
+
+
 def test_baselines_refuse_demos_of_another_env():
     from stable_baselines3 import PPO
 

@@ -328,3 +328,20 @@ def test_reward_draws_stay_in_the_informative_steps_and_score_state_picks_the_st
     for r in (by_next, by_obs):
         r.fit_expert(toy_batch(0.0))
     np.testing.assert_allclose(by_obs(b.obs, b.acts, shifted, b.dones), by_next(b.obs, b.acts, b.obs, b.dones), rtol=1e-5)
+
+
+def test_fidelity_tells_a_faithful_estimator_from_a_noisy_one(box2):
+    from sbil.rewards.fidelity import Estimator, fidelity, precise_rewards, split_half_ceiling, state_inputs
+
+    reward = fitted(box2)
+    rng = np.random.default_rng(0)
+    # a narrow set: states around one point, where rankings are hard
+    inputs = state_inputs(reward, {"narrow": (0.3 + 0.2 * rng.standard_normal((256, 2))).astype(np.float32)})
+    gen = torch.Generator().manual_seed(0)
+    precise = precise_rewards(reward, inputs, 16, gen)
+    assert precise["narrow"].shape == (16, 256)
+    rho = {k: fidelity(reward, inputs, precise, Estimator(str(k), "qmc", k, 0.02), gen)["narrow"]["spearman"] for k in (1, 128)}
+    ceiling = split_half_ceiling(precise)["narrow"]
+    assert rho[128] > rho[1] + 0.1 and 0.5 < ceiling <= 1.0
+    with pytest.raises(SbilError, match="state-only"):
+        state_inputs(SmilingReward(*box2, use_action=True), {"x": np.zeros((2, 2), np.float32)})

@@ -303,17 +303,24 @@ class SmilingReward(RewardLearner):
 
     @th.inference_mode()
     def reward_for_inputs(
-        self, x: th.Tensor, estimator: str, n_t_samples: int, form: Optional[str] = None, generator: Optional[th.Generator] = None
+        self, x: th.Tensor, estimator: str, n_t_samples: int, form: Optional[str] = None, generator: Optional[th.Generator] = None,
+        min_signal: Optional[float] = None,
     ) -> th.Tensor:
-        """Raw rewards for already-normalised inputs ``(n, d)``, with any estimator (for benchmarks)."""
+        """Raw rewards for already-normalised inputs ``(n, d)``, with any estimator (for benchmarks).
+
+        :param generator: draws from it (default: the learner's own draws: for qmc, the ones shared
+            until the next refit).
+        :param min_signal: draw t where sqrt(abar_t) >= this (default: the config's ``reward_min_signal``).
+        """
         gen = generator or self.reward_generator
         k = n_t_samples
         chunk = max(1, self.cfg.eval_chunk // k)
-        if estimator == "qmc" and generator is None:
+        steps_drawn = self.reward_steps if min_signal is None else self.schedule.informative_steps(min_signal)
+        if estimator == "qmc" and generator is None and steps_drawn == self.reward_steps:
             shared_t, shared_eps = self._version_draws(k)
         elif estimator == "qmc":  # one set of draws for the whole call, chunks included
             seed = int(th.randint(0, 2**31 - 1, (1,), generator=gen, device=self.device))
-            shared_t, shared_eps = sample_qmc(k, self.input_dim, self.reward_steps, seed, self.device)
+            shared_t, shared_eps = sample_qmc(k, self.input_dim, steps_drawn, seed, self.device)
         form = form or self.cfg.reward_form
         out = []
         for start in range(0, len(x), chunk):
@@ -321,7 +328,7 @@ class SmilingReward(RewardLearner):
             if estimator == "qmc":
                 out.append(smiling_reward_shared(self.expert_net, self.learner_net, xc, self.schedule, shared_t, shared_eps, form))
                 continue
-            steps = self.schedule.num_timesteps if estimator == "reference" else self.reward_steps
+            steps = self.schedule.num_timesteps if estimator == "reference" else steps_drawn
             t = sample_timesteps(estimator, len(xc), k, steps, gen, self.device)
             eps = sample_noise(len(xc), k, self.input_dim, self.cfg.antithetic and estimator == "stratified", gen, self.device)
             out.append(smiling_reward(self.expert_net, self.learner_net, xc, self.schedule, t, eps, form))
