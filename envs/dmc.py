@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 import gymnasium as gym
 
-from sbil.errors import SbilError
+from .errors import EnvError
 
 DMC_EXTRA = (
     "pip install -e .[dmc] in a separate environment: dm-control's tasks need mujoco==3.17.0 and "
@@ -52,7 +52,7 @@ def make_dmc_env(domain: str, task: str, **kwargs: Any) -> gym.Env:
     """``dm_control/<domain>-<task>-v0`` from shimmy, with its dict observation flattened."""
     problem = _unavailable()
     if problem is not None:
-        raise SbilError(problem)
+        raise EnvError(problem)
     import shimmy
 
     gym.register_envs(shimmy)

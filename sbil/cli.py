@@ -8,14 +8,14 @@ import textwrap
 import traceback
 from typing import Callable, Sequence
 
-from sbil.errors import SbilError
+from sbil.errors import USER_ERRORS
 
 
 def run_main(main: Callable[[Sequence[str]], int | None], argv: Sequence[str] | None = None) -> None:
     """Run a script's ``main(argv)`` and exit with its status.
 
-    An :class:`SbilError` (bad input the user can fix) becomes a one-paragraph message on stderr and
-    exit status 2; ``--debug`` anywhere in the arguments shows the full traceback instead.
+    Bad input the user can fix (:data:`~sbil.errors.USER_ERRORS`: sbil's or an env's) becomes a
+    one-paragraph message on stderr and exit status 2; ``--debug`` anywhere in the arguments shows the full traceback instead.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
@@ -23,7 +23,7 @@ def run_main(main: Callable[[Sequence[str]], int | None], argv: Sequence[str] | 
         argv.remove("--debug")
     try:
         status = main(argv)
-    except SbilError as e:
+    except USER_ERRORS as e:
         if debug:
             traceback.print_exc()
         else:

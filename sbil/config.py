@@ -43,6 +43,9 @@ class DemosConfig:
     every: int = 1  #: keep every k-th step
     max_transitions: Optional[int] = None  #: keep at most this many transitions
     allow_other_env: bool = False  #: accept demos recorded on another env id or task kwargs (on purpose only)
+    #: a task that is neither shipped nor cached: train its expert and collect its demos inside this run
+    #: (hours for a MuJoCo task); otherwise such a task is an error naming the commands that make its demos
+    make_missing: bool = False
 
 
 @dataclass
@@ -208,7 +211,7 @@ def reward_processing(cfg: DictConfig) -> dict[str, Any]:
 
 
 def refit_in_process_value(value: Any) -> Union[bool, str]:
-    """``reward.refit_in_process`` as :class:`~sbil.callbacks.RewardRefitCallback` takes it: ``"auto"``, True or False.
+    """``reward.refit_in_process`` as :class:`~sbil.sb3.refit.RewardRefitCallback` takes it: ``"auto"``, True or False.
 
     The key is a string so that ``auto`` fits beside ``true`` / ``false`` (a YAML or command-line
     boolean arrives as ``"True"`` / ``"False"``).

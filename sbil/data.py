@@ -295,6 +295,15 @@ def read_manifest(data_dir: PathLike = EXPERT_DATA_DIR) -> dict[str, Any]:
         raise SbilError(f"{path} is not valid JSON ({e}). Restore it from git: git checkout -- {path}") from None
 
 
+def find_task_data(task: str, data_dirs: Sequence[PathLike] = ()) -> Optional[Path]:
+    """The first data folder whose manifest lists ``task``: the shipped one, then ``data_dirs``
+    (e.g. a cache of demos made on demand); ``None`` when none does."""
+    for data_dir in (EXPERT_DATA_DIR, *data_dirs):
+        if task in read_manifest(data_dir)["tasks"]:
+            return Path(data_dir)
+    return None
+
+
 def verify_task_files(task: str, data_dir: PathLike = EXPERT_DATA_DIR) -> dict[str, Any]:
     """Check every file of a shipped task against the manifest's sha256; return its entry."""
     data_dir = Path(data_dir)

@@ -1,14 +1,15 @@
-"""Making environments: id validation, fixed-horizon kwargs, seeded vectorised envs."""
+"""Making one gymnasium env: id validation with close matches, readable errors for bad kwargs.
+
+SB3's vectorised envs are built on top of it in :mod:`sbil.sb3.vec_env`.
+"""
 
 from __future__ import annotations
 
 import difflib
 import sys
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Mapping, Optional
 
 import gymnasium as gym
-from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
-from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize
 
 from sbil.errors import SbilError
 
@@ -57,9 +58,8 @@ def check_env_id(env_id: str) -> None:
 
 
 def _import_env_packages() -> None:
-    # Importing sbil registers our own tasks; shimmy registers dm_control ones when installed.
-    import sbil  # noqa: F401
-
+    # Our own tasks were registered when the sbil package was imported; shimmy registers
+    # dm_control's when installed.
     try:
         import shimmy  # noqa: F401
     except ImportError:
@@ -73,52 +73,3 @@ def make_env(env_id: str, env_kwargs: Optional[Mapping[str, Any]] = None, **make
         return gym.make(env_id, **dict(env_kwargs or {}), **make_kwargs)
     except TypeError as e:
         raise SbilError(f"Env {env_id!r} rejected its keyword arguments {dict(env_kwargs or {})}: {e}") from None
-
-
-def make_vec_env(
-    env_id: str,
-    n_envs: int = 1,
-    seed: Optional[int] = None,
-    env_kwargs: Optional[Mapping[str, Any]] = None,
-    subprocess: bool = False,
-    wrapper_class: Optional[Callable[[gym.Env], gym.Env]] = None,
-) -> VecEnv:
-    """A seeded, ``Monitor``-wrapped vectorised env (SB3's ``make_vec_env`` with validation).
-
-    :param env_id: registered gymnasium id.
-    :param n_envs: number of parallel copies.
-    :param seed: seed of the first copy (copy ``i`` gets ``seed + i``).
-    :param env_kwargs: keyword arguments for ``gymnasium.make``.
-    :param subprocess: run copies in subprocesses (``SubprocVecEnv``) rather than in-process.
-    :param wrapper_class: optional gymnasium wrapper applied to each copy after ``Monitor``.
-    """
-    if n_envs < 1:
-        raise SbilError(f"n_envs must be >= 1, got {n_envs}.")
-    from sbil.envstate import SnapshotWrapper
-
-    make_env(env_id, env_kwargs).close()  # validate id and kwargs once, with a readable error
-
-    def wrap(env: gym.Env) -> gym.Env:
-        # Outermost: lets checkpoints snapshot envs that live in subprocesses.
-        return SnapshotWrapper(wrapper_class(env) if wrapper_class is not None else env)
-
-    return sb3_make_vec_env(
-        env_id,
-        n_envs=n_envs,
-        seed=seed,
-        env_kwargs=dict(env_kwargs or {}),
-        vec_env_cls=SubprocVecEnv if subprocess else DummyVecEnv,
-        wrapper_class=wrap,
-    )
-
-
-def normalize_obs(venv: VecEnv, training: bool = True) -> VecNormalize:
-    """``VecNormalize`` of the observations only, for the policy; put it above every reward wrapper.
-
-    The policy then sees observations scaled by running statistics (as rl-zoo3 trains PPO on
-    MuJoCo), while reward learners, demos and refit data keep raw ones; rewards are left to the
-    reward learner's own normalisation. Evaluation envs take ``training=False``: they use the
-    training env's statistics, which :class:`sbil.callbacks.EvalCallback` copies before each
-    evaluation.
-    """
-    return VecNormalize(venv, training=training, norm_obs=True, norm_reward=False)

@@ -17,22 +17,23 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
-from sbil.buffers import RelabelingReplayBuffer
-from sbil.callbacks import CheckpointCallback, EvalCallback, RewardRefitCallback
 from sbil.checkpoint import latest_checkpoint, require_checkpoint, save_checkpoint
 from sbil.cli import set_threads
 from sbil.config import refit_in_process_value, reward_processing
-from sbil.data import load_demos, read_manifest
-from sbil.envs import make_vec_env, normalize_obs
-from sbil.envstate import get_run_state, set_run_envs, set_run_rngs
+from sbil.data import EXPERT_DATA_DIR, find_task_data, load_demos, read_manifest
 from sbil.errors import SbilError
-from sbil.experts import get_algo, rollout_episodes
 from sbil.io import RunLock, atomic_path, atomic_write, atomic_write_json
 from sbil.logging import make_logger
 from sbil.rewards import GailReward, RewardLearner, SmilingReward, load_reward
 from sbil.rewards.smiling import default_cache_dir
-from sbil.shipping import ensure_task_data
-from sbil.wrappers import LearnedRewardVecEnv
+from sbil.sb3.algos import get_algo
+from sbil.sb3.buffers import RelabelingReplayBuffer
+from sbil.sb3.callbacks import CheckpointCallback, EvalCallback
+from sbil.sb3.envstate import get_run_state, set_run_envs, set_run_rngs
+from sbil.sb3.refit import RewardRefitCallback
+from sbil.sb3.rollouts import rollout_episodes
+from sbil.sb3.vec_env import make_vec_env, normalize_obs
+from sbil.sb3.wrappers import LearnedRewardVecEnv
 
 
 def default_out_dir(cfg: DictConfig) -> Path:
@@ -52,6 +53,39 @@ def build_reward(cfg: DictConfig, env: Any) -> RewardLearner:
     if cfg.reward.learner == "smiling_linear":
         smiling["score_net"] = "linear"
     return SmilingReward(env.observation_space, env.action_space, smiling, reward_scale=cfg.reward.reward_scale, device=cfg.device, **processing)
+
+
+def task_data_dir(cfg: DictConfig, cache_dir: Path) -> Path:
+    """The data folder holding the task ``demos.source`` names: the shipped one, else the cache
+    (where ``demos.make_missing=true`` put it earlier).
+
+    A task found in neither is an error naming the commands that make its demos. Only with the
+    explicit opt-in ``demos.make_missing=true`` does the run train that expert itself (hours for a
+    MuJoCo task): a typo in a task name must not start one silently.
+    """
+    task = cfg.demos.source
+    found = find_task_data(task, [cache_dir / "expert_data"])
+    if found is not None:
+        return found
+    if cfg.demos.make_missing:
+        from sbil.experts.shipping import make_task_data  # the opt-in's own dependency: expert training
+
+        return make_task_data(task, cache_dir, progress_bar=cfg.progress_bar)
+    from sbil.experts.recipes import load_expert_configs  # only to say whether a recipe can make it
+
+    shipped = ", ".join(sorted(read_manifest(EXPERT_DATA_DIR)["tasks"])) or "none"
+    recipes = load_expert_configs()
+    if task not in recipes:
+        raise SbilError(
+            f"Unknown demos {task!r}: not a demos .npz file, not a shipped task (shipped: {shipped}), and no expert recipe "
+            f"to make it (recipes: {', '.join(recipes)}). Pass demos.source=<task or path to a .npz>."
+        )
+    recipe = recipes[task]
+    raise SbilError(
+        f"No demos for task {task!r}: it is not shipped (shipped: {shipped}). Make them first (a {recipe.algo.upper()} expert, "
+        f"{recipe.n_timesteps} env steps): python scripts/train_expert.py {task} && python scripts/collect_demos.py {task} ; "
+        f"or set demos.make_missing=true to train that expert inside this run (its demos cached in {cache_dir / 'expert_data'})."
+    )
 
 
 def reference_returns(cfg: DictConfig, demos: Any, data_dir: Path) -> tuple[float, float]:
@@ -88,7 +122,7 @@ def train(cfg: DictConfig, resume: bool = False) -> dict[str, Any]:
         eval_env = make_vec_env(cfg.env.id, 1, seed=cfg.seed + 10_000, env_kwargs=cfg.env.kwargs)
         is_path = cfg.demos.source.endswith(".npz") or Path(cfg.demos.source).exists()
         cache_dir = Path(cfg.reward.cache_dir) if cfg.reward.cache_dir else default_cache_dir()
-        data_dir = Path(".") if is_path else ensure_task_data(cfg.demos.source, cache_dir, progress_bar=cfg.progress_bar)
+        data_dir = Path(".") if is_path else task_data_dir(cfg, cache_dir)
         demos = load_demos(cfg.demos.source, env=train_env, n_episodes=cfg.demos.n_episodes, every=cfg.demos.every,
                            max_transitions=cfg.demos.max_transitions, data_dir=data_dir, allow_other_env=cfg.demos.allow_other_env)
         expert_return, random_return = reference_returns(cfg, demos, data_dir)

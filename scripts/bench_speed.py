@@ -40,18 +40,19 @@ import torch as th
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.callbacks import BaseCallback
 
-from sbil.baselines import make_adversarial_trainer
-from sbil.buffers import RelabelingReplayBuffer
-from sbil.callbacks import RewardRefitCallback
+from sbil.benchmark.baselines import make_adversarial_trainer
+from sbil.sb3.buffers import RelabelingReplayBuffer
+from sbil.sb3.refit import RewardRefitCallback
 from sbil.cli import run_main, set_threads
 from sbil.data import demos_from_episodes, load_demos
 from sbil.errors import SbilError
-from sbil.envs import make_env, make_vec_env
-from sbil.experts import rollout_episodes
+from sbil.envs import make_env
+from sbil.sb3.vec_env import make_vec_env
+from sbil.sb3.rollouts import rollout_episodes
 from sbil.io import atomic_write, atomic_write_json
 from sbil.rewards import SmilingReward
 from sbil.rewards.fidelity import Estimator, fidelity, precise_rewards, split_half_ceiling, state_inputs
-from sbil.wrappers import LearnedRewardVecEnv
+from sbil.sb3.wrappers import LearnedRewardVecEnv
 
 
 def timed(fn: Callable[[], Any]) -> float:

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Sequence
 
 from sbil.cli import run_main, set_threads
-from sbil.experts import get_expert_config, load_expert_configs
-from sbil.shipping import ship_expert
+from sbil.experts.recipes import get_expert_config, load_expert_configs
+from sbil.experts.shipping import ship_expert
 
 
 def main(argv: Sequence[str]) -> int:

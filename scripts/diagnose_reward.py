@@ -29,7 +29,7 @@ import torch as th
 from sbil.cli import run_main, set_threads
 from sbil.data import load_demos, read_manifest
 from sbil.errors import SbilError
-from sbil.experts import rollout_episodes
+from sbil.sb3.rollouts import rollout_episodes
 from sbil.io import atomic_write, atomic_write_json
 from sbil.rewards import load_reward
 from sbil.rewards.fidelity import Estimator, fidelity, precise_rewards, split_half_ceiling, state_inputs
@@ -78,7 +78,7 @@ def policy_returns(args: argparse.Namespace, reward, entry: dict) -> list[dict]:
 
     from sbil.data import EXPERT_DATA_DIR
     from sbil.envs import make_env
-    from sbil.shipping import load_expert_policy
+    from sbil.experts.policies import load_expert_policy
 
     policies = {"expert": load_expert_policy(EXPERT_DATA_DIR / entry["policy"], entry["algo"])}
     if (args.checkpoint / "model.zip").is_file():

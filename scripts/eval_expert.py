@@ -23,9 +23,9 @@ import numpy as np
 from sbil.cli import run_main, set_threads
 from sbil.data import EXPERT_DATA_DIR, MANIFEST_NAME, read_manifest
 from sbil.errors import SbilError
-from sbil.experts import rollout_episodes
+from sbil.sb3.rollouts import rollout_episodes
 from sbil.io import atomic_write_json
-from sbil.shipping import load_expert_policy
+from sbil.experts.policies import load_expert_policy
 
 
 def cpu_name() -> str:

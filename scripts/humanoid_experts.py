@@ -10,11 +10,11 @@ tasks use position actuators, so two planners that use the simulator do it in mi
 - ``--planner cem`` (open loop): a controller that ramps the joint targets to a task pose (and
   oscillates them in an alternating gait) has ~20 parameters; the cross-entropy method finds them,
   with the task reward itself as the objective. Enough to sit, not to move (no feedback).
-- ``--planner mpc`` (closed loop, :class:`sbil_envs.mpc.PredictiveSampling`): re-plans the joint
+- ``--planner mpc`` (closed loop, :class:`sbil.experts.mpc.PredictiveSampling`): re-plans the joint
   targets every 1-2 control steps from the simulator's state, over a 0.6-0.7 s horizon, scoring
   rollouts with the task reward plus planning-only shaping (``TASKS[...]["mpc"]``). 2.5-3.5 min per
   episode on one core. Walking also looks 2 s ahead by running that planner on a copy of the
-  simulator along a few branches (:class:`sbil_envs.mpc.BranchingPlanner`, ``TASKS[...]["branching"]``):
+  simulator along a few branches (:class:`sbil.experts.mpc.BranchingPlanner`, ``TASKS[...]["branching"]``):
   ~4x the cost, and the falls that kept it below its bar are gone.
 The demos are deterministic rollouts of the task exactly as defined (fixed 1000-step episodes,
 unshaped reward); the manifest records the bar and whether the expert meets it.
@@ -38,9 +38,10 @@ from tqdm.auto import tqdm
 import sbil  # noqa: F401  (registers the tasks)
 from sbil.cli import run_main
 from sbil.errors import SbilError
-from sbil.shipping import ship_demos
-from sbil_envs.controllers import OpenLoopController, load_controller
-from sbil_envs.mpc import BranchingPlanner, PredictiveSampling
+from sbil.experts.shipping import ship_demos
+from sbil.experts.controllers import OpenLoopController
+from sbil.experts.policies import load_controller
+from sbil.experts.mpc import BranchingPlanner, PredictiveSampling
 
 POSE_JOINTS = ("hip_pitch", "knee", "ankle", "shoulder_pitch", "shoulder_roll", "elbow", "torso")
 GAIT_JOINTS = ("hip_pitch", "knee", "ankle", "shoulder_pitch")
@@ -145,7 +146,7 @@ def make_planner(task: str) -> Any:
 
 def _mpc_episode(task: str, seed: int) -> dict:
     """One demo episode of the task's planner (a top-level function: run in worker processes)."""
-    from sbil.experts import rollout_episodes
+    from sbil.sb3.rollouts import rollout_episodes
 
     return rollout_episodes(make_planner(task), TASKS[task]["env_id"], {}, 1, seed)[0]
 

@@ -16,7 +16,8 @@ from typing import Sequence
 
 from sbil.errors import SbilError
 from sbil.cli import run_main, set_threads
-from sbil.experts import get_expert_config, load_expert_configs, train_expert
+from sbil.experts.recipes import get_expert_config, load_expert_configs
+from sbil.experts.training import train_expert
 
 
 def main(argv: Sequence[str]) -> int:

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 from stable_baselines3 import PPO
 
-from sbil.baselines import check_baseline, evaluate, make_adversarial_trainer, train_bc
+from sbil.benchmark.baselines import check_baseline, evaluate, make_adversarial_trainer, train_bc
 from sbil.data import load_demos
-from sbil.envs import make_vec_env
+from sbil.sb3.vec_env import make_vec_env
 from sbil.errors import SbilError
 
 
@@ -31,8 +31,8 @@ def test_bc_and_names():
 def test_gail_with_normalized_observations_keeps_the_discriminator_on_raw_ones():
     from stable_baselines3.common.vec_env import unwrap_vec_normalize
 
-    from sbil.callbacks import EvalCallback
-    from sbil.envs import normalize_obs
+    from sbil.sb3.callbacks import EvalCallback
+    from sbil.sb3.vec_env import normalize_obs
 
     demos = load_demos("pendulum")
     venv = make_vec_env("Pendulum-v1", 2, seed=0)
@@ -54,8 +54,8 @@ def test_gail_with_normalized_observations_keeps_the_discriminator_on_raw_ones()
 
 
 def test_evaluating_a_normalized_policy_on_raw_observations_is_refused():
-    from sbil.callbacks import EvalCallback
-    from sbil.envs import normalize_obs
+    from sbil.sb3.callbacks import EvalCallback
+    from sbil.sb3.vec_env import normalize_obs
 
     learner = PPO("MlpPolicy", normalize_obs(make_vec_env("Pendulum-v1", 1, seed=0)), n_steps=64, batch_size=64, device="cpu")
     evaluator = EvalCallback(make_vec_env("Pendulum-v1", 1, seed=1), 64, 1)

@@ -95,7 +95,7 @@ def test_shipped_manifest_verifies_and_detects_tampering(tmp_path):
 
 def test_demos_of_another_env_are_refused_by_name_and_by_path(tmp_path):
     # HalfCheetah and Walker2d share 17-dim observations and 6-dim actions: only the demos' header tells them apart.
-    from sbil.envs import make_vec_env
+    from sbil.sb3.vec_env import make_vec_env
 
     walker = make_vec_env("Walker2d-v5", 1, seed=0, env_kwargs={"terminate_when_unhealthy": False})
     with pytest.raises(SbilError, match="recorded on HalfCheetah-v5, but the env is Walker2d-v5.*shipped: walker2d"):
@@ -113,7 +113,7 @@ def test_demos_of_another_env_are_refused_by_name_and_by_path(tmp_path):
 
 def test_the_refusal_suggests_tasks_from_the_users_own_data_dir(tmp_path):
     # Demos of a user's own data dir: the hint names that dir's tasks for the env, not the shipped ones.
-    from sbil.envs import make_vec_env
+    from sbil.sb3.vec_env import make_vec_env
 
     (tmp_path / "cheetah").mkdir()
     save_demos(read_demos(ROOT / "expert_data" / "halfcheetah" / "demos.npz").subset(n_episodes=1), tmp_path / "cheetah" / "demos.npz")
@@ -129,8 +129,8 @@ def test_the_refusal_suggests_tasks_from_the_users_own_data_dir(tmp_path):
 def test_baselines_refuse_demos_of_another_env():
     from stable_baselines3 import PPO
 
-    from sbil.baselines import make_adversarial_trainer, train_bc
-    from sbil.envs import make_vec_env
+    from sbil.benchmark.baselines import make_adversarial_trainer, train_bc
+    from sbil.sb3.vec_env import make_vec_env
 
     walker = make_vec_env("Walker2d-v5", 1, seed=0, env_kwargs={"terminate_when_unhealthy": False})
     cheetah = load_demos("halfcheetah", n_episodes=1)

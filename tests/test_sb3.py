@@ -10,11 +10,11 @@ from stable_baselines3 import A2C, PPO, SAC, TD3
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from sbil.buffers import RelabelingReplayBuffer
-from sbil.callbacks import RewardRefitCallback
+from sbil.sb3.buffers import RelabelingReplayBuffer
+from sbil.sb3.refit import RewardRefitCallback
 from sbil.errors import SbilError
 from sbil.rewards import RewardLearner, SmilingReward
-from sbil.wrappers import LearnedRewardVecEnv
+from sbil.sb3.wrappers import LearnedRewardVecEnv
 
 from conftest import ROOT
 
@@ -110,22 +110,36 @@ def test_relabeling_returns_current_rewards(cached):
     reward.update(None, None, None, None)  # the reward function changes: offset 1
     s2 = buf.sample(64)
     np.testing.assert_allclose(s2.rewards.numpy().ravel(), s2.next_observations.numpy().sum(1) + 1.0, rtol=1e-5)
-    if cached:
-        scored = buf.n_scored
-        buf.sample(64)
-        assert buf.n_scored <= scored + 64  # hits are not rescored
+    # Score every slot twice, then once more after a refit: cached, the second pass is all hits and
+    # the refit makes every slot stale again; uncached, every pass scores every slot.
+    every_slot = np.arange(buf.size())
+    before = buf.n_scored
+    first = buf._get_samples(every_slot).rewards.numpy()
+    after_first = buf.n_scored
+    second = buf._get_samples(every_slot).rewards.numpy()
+    np.testing.assert_array_equal(first, second)
+    assert buf.n_scored - after_first == (0 if cached else buf.size())
+    assert after_first - before <= buf.size()
+    reward.update(None, None, None, None)
+    third = buf._get_samples(every_slot).rewards.numpy()
+    np.testing.assert_allclose(third, first + 1.0, rtol=1e-5)
+    assert buf.n_scored - after_first == (1 if cached else 2) * buf.size()
 
 
 def test_relabeling_unscales_actions():
-    venv = make_vec_env("MountainCarContinuous-v0", n_envs=1, seed=0)
+    # Asymmetric bounds (with [-1, 1] ones unscaling is the identity and a missing or wrong
+    # unscaling would go unseen): SB3 stores actions scaled to [-1, 1]; the learner must see env units.
+    obs_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
+    act_space = gym.spaces.Box(np.array([0.0, -3.0], np.float32), np.array([10.0, 1.0], np.float32))
 
     class ActReward(ObsSum):
         def raw_reward(self, obs, acts, next_obs, dones):
-            return acts[:, 0]
+            return acts[:, 0] + 100.0 * acts[:, 1]
 
-    buf = RelabelingReplayBuffer(100, venv.observation_space, venv.action_space, reward_fn=ActReward(venv.observation_space, venv.action_space))
-    buf.add(np.zeros((1, 2)), np.zeros((1, 2)), np.array([[0.5]]), np.zeros(1), np.zeros(1), [{}])
-    assert buf.sample(1).rewards.item() == pytest.approx(0.5)  # [-1, 1] bounds: identity
+    buf = RelabelingReplayBuffer(100, obs_space, act_space, reward_fn=ActReward(obs_space, act_space))
+    buf.add(np.zeros((1, 2)), np.zeros((1, 2)), np.array([[0.5, -0.5]]), np.zeros(1), np.zeros(1), [{}])
+    # 0.5 -> 0 + 0.75 * 10 = 7.5; -0.5 -> -3 + 0.25 * 4 = -2
+    assert buf.sample(1).rewards.item() == pytest.approx(7.5 + 100.0 * -2.0)
 
 
 @pytest.mark.parametrize("algo", [PPO, A2C, SAC, TD3])
@@ -298,9 +312,9 @@ def test_child_refits_work_from_a_script_without_a_main_guard(tmp_path):
         "from types import SimpleNamespace\n"
         "from stable_baselines3 import PPO\n"
         "from stable_baselines3.common.env_util import make_vec_env\n"
-        "from sbil.callbacks import RewardRefitCallback\n"
+        "from sbil.sb3.refit import RewardRefitCallback\n"
         "from sbil.rewards import SmilingReward\n"
-        "from sbil.wrappers import LearnedRewardVecEnv\n"
+        "from sbil.sb3.wrappers import LearnedRewardVecEnv\n"
         "env = make_vec_env('Pendulum-v1', n_envs=1, seed=0)\n"
         "reward = SmilingReward(env.observation_space, env.action_space, expert_grad_steps=5, device='cpu')\n"
         "demo = np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32)\n"

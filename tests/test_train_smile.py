@@ -227,3 +227,29 @@ def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path):
     assert proc.returncode == 143 and "--resume" in stdout
     assert list_checkpoints(out / "checkpoints")[-1].name > first  # saved on the way out
     assert not (out / ".lock").exists()
+
+
+def test_a_task_without_demos_is_an_error_naming_the_commands_unless_asked(tmp_path, monkeypatch):
+    """train() never trains an expert silently: a task neither shipped nor cached is refused with
+    the commands that make its demos; demos.make_missing=true is the explicit opt-in."""
+    import sbil.data
+    import sbil.experts.shipping
+    import sbil.train
+    from sbil.config import load_config
+
+    empty = tmp_path / "no_shipped_data"
+    empty.mkdir()
+    monkeypatch.setattr(sbil.data, "EXPERT_DATA_DIR", empty)  # as if nothing were shipped
+    monkeypatch.setattr(sbil.train, "EXPERT_DATA_DIR", empty)
+    made = []
+    monkeypatch.setattr(sbil.experts.shipping, "make_task_data", lambda task, cache_dir, progress_bar: made.append(task) or cache_dir)
+    cfg = load_config("default", ["demos.source=hopper"])
+    with pytest.raises(SbilError, match=r"python scripts/train_expert\.py hopper && python scripts/collect_demos\.py hopper.*demos\.make_missing=true"):
+        sbil.train.task_data_dir(cfg, tmp_path / "cache")
+    with pytest.raises(SbilError, match="no expert recipe"):
+        sbil.train.task_data_dir(load_config("default", ["demos.source=hoper"]), tmp_path / "cache")
+    assert made == []
+    assert sbil.train.task_data_dir(load_config("default", ["demos.source=hopper", "demos.make_missing=true"]), tmp_path / "cache") == tmp_path / "cache"
+    assert made == ["hopper"]
+    monkeypatch.undo()
+    assert sbil.train.task_data_dir(cfg, tmp_path / "cache") == sbil.data.EXPERT_DATA_DIR  # shipped tasks: as before

@@ -6,7 +6,7 @@ demos 1, learner transitions 0) in :meth:`GailReward.update`, and the reward is 
 form ``-log(1 - D) = softplus(logit)``. Plugged into the same wrapper, buffer and refit callback as
 SMILING, it makes a like-for-like comparison of the reward learner alone.
 (AIRL needs the policy's log-probabilities in its discriminator: use
-:func:`sbil.baselines.make_adversarial_trainer` for it.)
+:func:`sbil.benchmark.baselines.make_adversarial_trainer` for it.)
 """
 
 from __future__ import annotations

@@ -103,7 +103,7 @@ class RewardLearner(abc.ABC):
 
     #: True when :meth:`update` needs nothing but :meth:`_state` and its arguments, so that a copy
     #: rebuilt from :meth:`save` refits exactly like the original: then
-    #: :class:`~sbil.callbacks.RewardRefitCallback` may run refits in a child process.
+    #: :class:`~sbil.sb3.refit.RewardRefitCallback` may run refits in a child process.
     portable_update: ClassVar[bool] = False
 
     # ---- what a subclass provides -------------------------------------------------------------

@@ -7,7 +7,7 @@ th.set_num_threads(1)
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecNormalize
 from stable_baselines3.common.evaluation import evaluate_policy
-from sbil.envs import make_vec_env
+from sbil.sb3.vec_env import make_vec_env
 variant = sys.argv[1]
 env_id = sys.argv[2] if len(sys.argv) > 2 else "Hopper-v5"
 seed = int(sys.argv[3]) if len(sys.argv) > 3 else 0

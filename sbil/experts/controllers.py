@@ -20,6 +20,7 @@ from typing import Any, Optional
 import numpy as np
 
 from sbil.errors import SbilError
+from sbil.io import atomic_write
 
 FORMAT = "sbil-controller-v1"
 
@@ -82,7 +83,7 @@ class OpenLoopController:
 
     def predict(self, obs: np.ndarray, state: Any = None, episode_start: Any = None, deterministic: bool = True) -> tuple[np.ndarray, None]:
         if self.env is None:
-            raise SbilError("OpenLoopController.predict before bind(env): roll it out with sbil.experts.rollout_episodes.")
+            raise SbilError("OpenLoopController.predict before bind(env): roll it out with sbil.sb3.rollouts.rollout_episodes.")
         alpha = min(1.0, self.t / self.ramp) if self.ramp > 0 else 1.0
         ctrl = (1.0 - alpha) * self._nominal + alpha * self._target
         if self.period > 0:
@@ -100,26 +101,5 @@ class OpenLoopController:
 
 
 def save_controller(controller: Any, path: Path) -> None:
-    """Write a controller's ``to_dict()`` as the JSON file :func:`load_controller` reads (atomically)."""
-    from sbil.io import atomic_write
-
+    """Write a controller's ``to_dict()`` as the JSON file :func:`sbil.experts.policies.load_controller` reads (atomically)."""
     atomic_write(path, json.dumps(controller.to_dict(), indent=2, sort_keys=True) + "\n")
-
-
-def load_controller(path: Path) -> Any:
-    """Read a controller JSON file, with an error naming the file when it is not one."""
-    try:
-        data = json.loads(Path(path).read_text())
-        if data.get("format") != FORMAT or data.get("kind") not in ("open_loop", "mpc", "mpc_branching"):
-            raise ValueError(f"not an {FORMAT} controller (kind open_loop, mpc or mpc_branching)")
-        if data["kind"] == "mpc":
-            from .mpc import PredictiveSampling
-
-            return PredictiveSampling.from_dict(data)
-        if data["kind"] == "mpc_branching":
-            from .mpc import BranchingPlanner
-
-            return BranchingPlanner.from_dict(data)
-        return OpenLoopController(data["pose"], data["ramp"], data.get("amplitude"), data.get("phase"), data.get("period", 0))
-    except (OSError, ValueError, KeyError, TypeError, SbilError) as e:
-        raise SbilError(f"Controller file {path} does not load ({type(e).__name__}: {e}).") from None

@@ -28,14 +28,14 @@ class LearnedRewardVecEnv(VecEnvWrapper):
     Put it directly over the ``Monitor``-wrapped envs (e.g. over SB3's ``make_vec_env``): Monitor
     still records the true task return, so SB3's ``rollout/ep_rew_mean`` stays the true return,
     while the learned reward goes to ``infos[i]["learned_reward"]`` (and, at episode ends, the
-    learned return to ``infos[i]["learned_episode"]``) for :class:`sbil.callbacks.RewardRefitCallback`
+    learned return to ``infos[i]["learned_episode"]``) for :class:`sbil.sb3.refit.RewardRefitCallback`
     to log. ``next_obs`` of a finished episode is its real last observation
     (``terminal_observation``), not the reset one.
 
     Observations are checked for NaN/inf at every step: a bad env value stops training with a
     message naming the env step, not silently corrupted rewards.
 
-    With :class:`sbil.callbacks.RewardRefitCallback` on an on-policy algorithm, scoring is
+    With :class:`sbil.sb3.refit.RewardRefitCallback` on an on-policy algorithm, scoring is
     *deferred*: the wrapper returns zeros and records the rollout, and the callback scores the whole
     rollout in one batched call at its end and recomputes SB3's returns and advantages (the same
     numbers, without a reward-model call per env step). Used alone, the wrapper scores every step

@@ -12,7 +12,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
 from sbil.data import Demos, check_demos_env
-from sbil.envs import normalize_obs as normalize_obs_env
+from sbil.sb3.vec_env import normalize_obs as normalize_obs_env
 from sbil.errors import SbilError
 
 BASELINES = ("gail", "gail_so", "airl", "airl_so", "bc")

@@ -5,7 +5,7 @@ module also restores where every env copy was: MuJoCo's full integration state (
 each wrapper's bookkeeping (``TimeLimit`` step count, ``Monitor`` episode sums, ...), classic-control
 state arrays, and every RNG. With it, a run killed and resumed ends with the same numbers as an
 uninterrupted one. Only plain data is captured. Envs in subprocesses (``SubprocVecEnv``) are
-reached through :class:`SnapshotWrapper`, which :func:`sbil.envs.make_vec_env` puts on every copy.
+reached through :class:`SnapshotWrapper`, which :func:`sbil.sb3.vec_env.make_vec_env` puts on every copy.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ learner-transition ring buffer, so a refit sends the learner's state (tens of kB
 added since the last refit and the sampled indices, and gets the refitted state back. (A thread
 does not pay: the refit and PPO's update both hold the GIL most of the time.)
 
-The child is a plain ``python -m sbil.refit_process`` started with :mod:`subprocess`, not a
+The child is a plain ``python -c "...refit_process._main..."`` started with :mod:`subprocess`, not a
 ``multiprocessing`` spawn: it never re-imports the user's ``__main__``, so training scripts need no
 ``if __name__ == "__main__":`` guard. It runs in its own session (a Ctrl-C in the terminal goes to
 the parent, which checkpoints; the child finishes its refit) and exits when the parent closes the
@@ -115,7 +115,9 @@ class RefitProcess:
         path = os.pathsep.join(p or os.getcwd() for p in sys.path)
         env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": str(threads), "SBIL_REFIT_THREADS": str(threads)}
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "sbil.refit_process", str(child_sock.fileno())],
+            # -c, not -m: runpy would warn that sbil.sb3 (whose __init__ imports this module) had
+            # already imported it.
+            [sys.executable, "-c", "import sys; from sbil.sb3.refit_process import _main; _main(sys.argv[1:])", str(child_sock.fileno())],
             pass_fds=(child_sock.fileno(),), stdin=subprocess.DEVNULL, env=env, start_new_session=True,
         )
         child_sock.close()
@@ -235,6 +237,3 @@ def _main(argv: list[str]) -> None:
     th.set_num_threads(int(os.environ.get("SBIL_REFIT_THREADS", "1")))
     _serve(Connection(int(argv[0])))
 
-
-if __name__ == "__main__":
-    _main(sys.argv[1:])

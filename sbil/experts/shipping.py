@@ -1,4 +1,4 @@
-"""Turning an expert run into shipped data: demos, policy file, manifest entry; and loading them back."""
+"""Turning an expert into shipped data: its demos, its policy file and its manifest entry."""
 
 from __future__ import annotations
 
@@ -17,28 +17,11 @@ import stable_baselines3
 from sbil.checkpoint import latest_checkpoint
 from sbil.data import EXPERT_DATA_DIR, MANIFEST_NAME, demos_from_episodes, read_manifest, save_demos
 from sbil.errors import SbilError
-from sbil.experts import ExpertConfig, get_algo, load_expert_configs, rollout_episodes, train_expert
+from sbil.experts.policies import load_expert_policy
+from sbil.experts.recipes import ExpertConfig, load_expert_configs
+from sbil.experts.training import train_expert
 from sbil.io import PathLike, atomic_path, atomic_write_json, sha256_file
-
-
-def load_expert_policy(path: PathLike, algo: str, regenerate: str = "") -> Any:
-    """Load an expert: an SB3 file, or a controller JSON (``algo="controller"``), with an error
-    naming the file and how to regenerate it."""
-    path = Path(path)
-    hint = f" Regenerate it: {regenerate}" if regenerate else ""
-    if not path.is_file():
-        raise SbilError(f"Expert policy {path} does not exist.{hint}")
-    if algo == "controller":
-        from sbil_envs.controllers import load_controller
-
-        try:
-            return load_controller(path)
-        except SbilError as e:
-            raise SbilError(f"{e}{hint}") from None
-    try:
-        return get_algo(algo).load(path, device="cpu")
-    except Exception as e:  # noqa: BLE001 - any failure means the file is unusable
-        raise SbilError(f"Expert policy {path} does not load ({type(e).__name__}: {e}).{hint}") from None
+from sbil.sb3.rollouts import rollout_episodes
 
 
 def _policy_file(run_dir: Path, which: str) -> Path:
@@ -71,11 +54,11 @@ def ship_demos(
     """Roll out ``policy`` deterministically, save its demos and policy file under
     ``<data_dir>/<task>/``, and record the task in ``manifest.json``.
 
-    :param policy: anything :func:`~sbil.experts.rollout_episodes` takes (SB3 model or controller).
+    :param policy: anything :func:`~sbil.sb3.rollouts.rollout_episodes` takes (SB3 model or controller).
     :param policy_file: the file that reloads it (copied as ``expert.zip`` / ``expert.json``).
     :param floor: the quality bar; the manifest records it and whether the expert meets it.
     :param episodes: the policy's episodes when already rolled out (e.g. in parallel processes), as
-        :func:`~sbil.experts.rollout_episodes` returns them for seeds ``seed, seed + 1, ...``;
+        :func:`~sbil.sb3.rollouts.rollout_episodes` returns them for seeds ``seed, seed + 1, ...``;
         ``collect_seconds`` is then the wall time they took (recorded in the manifest).
     :return: the task's manifest entry.
     """
@@ -164,17 +147,16 @@ def ship_expert(
     )
 
 
-def ensure_task_data(task: str, cache_dir: Path, progress_bar: bool = True) -> Path:
-    """The expert_data folder that holds ``task``: the shipped one, or a cached one made on demand.
+def make_task_data(task: str, cache_dir: Path, progress_bar: bool = True) -> Path:
+    """Train a quick expert for ``task`` with its recipe and collect its demos into
+    ``cache_dir/expert_data`` (resumes a cut-off expert run; later calls find the demos there).
 
-    When the repository does not ship the task, a quick expert is trained with its recipe and its
-    demos collected into ``cache_dir/expert_data`` (done once; later calls reuse it).
+    What ``demos.make_missing=true`` does for a task the repository does not ship; without that
+    opt-in, :func:`sbil.train.train` refuses such a task and names the commands that make it.
+
+    :return: the data folder now holding the task.
     """
-    if task in read_manifest(EXPERT_DATA_DIR)["tasks"]:
-        return EXPERT_DATA_DIR
     data_dir = cache_dir / "expert_data"
-    if task in read_manifest(data_dir)["tasks"]:
-        return data_dir
     recipes = load_expert_configs()
     if task not in recipes:
         shipped = ", ".join(sorted(read_manifest(EXPERT_DATA_DIR)["tasks"])) or "none"

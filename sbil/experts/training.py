@@ -12,73 +12,20 @@ import dataclasses
 import json
 import pickle
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-import numpy as np
-import yaml
-from stable_baselines3 import A2C, PPO, SAC, TD3
-from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
-from sbil.callbacks import CheckpointCallback, EvalCallback
 from sbil.checkpoint import latest_checkpoint, require_checkpoint, save_checkpoint
-from sbil.envs import make_vec_env
-from sbil.envstate import get_run_state, set_run_envs, set_run_rngs
 from sbil.errors import SbilError
+from sbil.experts.policies import load_expert_policy
+from sbil.experts.recipes import ExpertConfig
 from sbil.io import RunLock, atomic_write_json
-
-ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C, "sac": SAC, "td3": TD3}
-EXPERT_CONFIGS = Path(__file__).parent / "configs" / "experts.yaml"
-
-
-def get_algo(name: str) -> type[BaseAlgorithm]:
-    """The SB3 algorithm class for a lower-case name, with an error listing the valid ones."""
-    try:
-        return ALGOS[name.lower()]
-    except KeyError:
-        raise SbilError(f"Unknown algorithm {name!r}. Valid names: {', '.join(ALGOS)}.") from None
-
-
-@dataclass
-class ExpertConfig:
-    """One task's expert recipe (see ``sbil/configs/experts.yaml``)."""
-
-    task: str
-    env_id: str
-    algo: str
-    n_timesteps: int
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    train_env_kwargs: dict[str, Any] = field(default_factory=dict)
-    hyperparams: dict[str, Any] = field(default_factory=dict)
-    n_envs: int = 1
-    eval_freq: int = 20_000
-    n_eval_episodes: int = 5
-    checkpoint_freq: int = 25_000
-    n_demo_episodes: int = 25
-    floor: Optional[float] = None  #: the quality bar of the expert's mean return (recorded in the manifest)
-
-
-def load_expert_configs(path: Optional[Path] = None) -> dict[str, ExpertConfig]:
-    """All expert recipes, keyed by task name."""
-    raw = yaml.safe_load(Path(path or EXPERT_CONFIGS).read_text())
-    names = {f.name for f in dataclasses.fields(ExpertConfig)}
-    configs = {}
-    for task, entry in raw.items():
-        unknown = set(entry) - names
-        if unknown:
-            raise SbilError(f"Expert recipe {task!r} has unknown keys {sorted(unknown)}; valid keys: {sorted(names - {'task'})}.")
-        configs[task] = ExpertConfig(task=task, **entry)
-    return configs
-
-
-def get_expert_config(task: str) -> ExpertConfig:
-    """The recipe for ``task``, with an error listing the known tasks."""
-    configs = load_expert_configs()
-    if task not in configs:
-        raise SbilError(f"No expert recipe for task {task!r}. Known tasks: {', '.join(configs)}.")
-    return configs[task]
+from sbil.sb3.algos import get_algo
+from sbil.sb3.callbacks import CheckpointCallback, EvalCallback
+from sbil.sb3.envstate import get_run_state, set_run_envs, set_run_rngs
+from sbil.sb3.vec_env import make_vec_env
 
 
 def train_expert(
@@ -135,8 +82,6 @@ def train_expert(
                 set_run_envs(model, eval_env, run_state)
             print(f"Resuming {cfg.task} expert from {path.name} ({model.num_timesteps} env steps).")
         elif init_from is not None:
-            from sbil.shipping import load_expert_policy
-
             load_expert_policy(init_from, cfg.algo)  # a readable error for a missing or broken file
             model = algo_cls.load(init_from, env=env, device=device, tensorboard_log=str(out_dir / "tb"))
             if isinstance(model, OffPolicyAlgorithm):
@@ -209,37 +154,3 @@ def _check_recipe_unchanged(out_dir: Path, cfg: ExpertConfig) -> None:
         details = "; ".join(f"{k}: {started[k]!r} then, {now[k]!r} now" for k in changed)
         raise SbilError(f"{cfg.task}'s recipe in sbil/configs/experts.yaml changed since the run in {out_dir} started ({details}). "
                         f"Restore the recipe to resume it, or start a new run in another --out folder.")
-
-
-def rollout_episodes(policy: Any, env_id: str, env_kwargs: dict[str, Any], n_episodes: int, seed: int, progress_bar: bool = False) -> list[dict]:
-    """Roll out ``policy`` (an SB3 model, deterministic; a controller with ``bind(env)`` and
-    ``reset()`` such as :class:`sbil_envs.controllers.OpenLoopController`; or ``None`` for uniform
-    random actions).
-
-    :return: one dict per episode with ``obs, acts, next_obs, rewards`` arrays and ``terminated``.
-    """
-    from tqdm.auto import tqdm
-
-    from sbil.envs import make_env
-
-    env = make_env(env_id, env_kwargs)
-    env.action_space.seed(seed)
-    if hasattr(policy, "bind"):  # controllers that read the simulator (sbil_envs.controllers)
-        policy.bind(env.unwrapped)
-    episodes = []
-    for ep in tqdm(range(n_episodes), desc=f"rollouts {env_id}", disable=not progress_bar):
-        obs, _ = env.reset(seed=seed + ep)
-        if hasattr(policy, "bind"):
-            policy.reset()
-        rows: dict[str, list] = {"obs": [], "acts": [], "next_obs": [], "rewards": []}
-        while True:
-            act = env.action_space.sample() if policy is None else policy.predict(obs, deterministic=True)[0]
-            next_obs, rew, terminated, truncated, _ = env.step(act)
-            for key, value in zip(rows, (obs, act, next_obs, rew)):
-                rows[key].append(np.asarray(value, dtype=np.float32))
-            obs = next_obs
-            if terminated or truncated:
-                break
-        episodes.append({**{k: np.stack(v) for k, v in rows.items()}, "terminated": bool(terminated)})
-    env.close()
-    return episodes

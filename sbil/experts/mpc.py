@@ -26,10 +26,9 @@ import numpy as np
 from mujoco import rollout as mj_rollout
 
 from sbil.errors import SbilError
-
-from .controllers import FORMAT, expand_sides, save_controller
-from .tasks import Readings
-from .tolerance import tolerance
+from sbil.experts.controllers import FORMAT, expand_sides, save_controller
+from sbil_envs.tasks import Readings
+from sbil_envs.tolerance import tolerance
 
 
 @dataclasses.dataclass
@@ -238,7 +237,7 @@ class PredictiveSampling:
 
     def predict(self, obs: Any = None, state: Any = None, episode_start: Any = None, deterministic: bool = True) -> tuple[np.ndarray, None]:
         if self.env is None:
-            raise SbilError("PredictiveSampling.predict before bind(env): roll it out with sbil.experts.rollout_episodes.")
+            raise SbilError("PredictiveSampling.predict before bind(env): roll it out with sbil.sb3.rollouts.rollout_episodes.")
         if self._plan is None or self.t - self._plan_start >= self.replan_every:
             self._replan()
         ctrl = self._plan[self.t - self._plan_start]
@@ -373,7 +372,7 @@ class BranchingPlanner:
 
     def predict(self, obs: Any = None, state: Any = None, episode_start: Any = None, deterministic: bool = True) -> tuple[np.ndarray, None]:
         if self.env is None:
-            raise SbilError("BranchingPlanner.predict before bind(env): roll it out with sbil.experts.rollout_episodes.")
+            raise SbilError("BranchingPlanner.predict before bind(env): roll it out with sbil.sb3.rollouts.rollout_episodes.")
         if not self._actions:
             self._search()
         return self._actions.pop(0), None

@@ -1,0 +1,213 @@
+"""One benchmark run, (task, algorithm, seed) -> result and learning curve, and its files.
+
+SMILING and GAIL's reward go through :func:`sbil.train.train`; imitation's GAIL / AIRL / BC through
+:mod:`sbil.benchmark.baselines`; the oracle ``rl`` is the same SB3 learner on the true reward. All
+share the env-step budget and the evaluation (:class:`sbil.sb3.EvalCallback` on a separate env).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Optional
+
+from sbil.benchmark.profiles import CURVE_KEYS, TRAIN_LOOP_ALGOS, RunSpec
+from sbil.errors import SbilError
+from sbil.io import atomic_write, atomic_write_json
+
+# ---- one run ----------------------------------------------------------------------------------
+
+
+def run_one(spec: RunSpec) -> dict[str, Any]:
+    """Train and evaluate one (task, algorithm, seed); never raises.
+
+    :return: ``{"result": {...}, "curve": [eval rows]}``; ``result["status"]`` is ``ok`` or
+        ``failed`` (with ``error`` and ``traceback``).
+    """
+    run_dir = Path(spec.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    base = {"task": spec.recipe.task, "algo": spec.algo, "seed": spec.seed, "env_id": spec.env_id, "learner": spec.recipe.algo}
+    try:
+        import torch as th
+
+        th.set_num_threads(1)  # one core per run: runs are the unit of parallelism
+        with open(run_dir / "log.txt", "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            if spec.algo in TRAIN_LOOP_ALGOS:
+                curve, env_steps = _run_smiling(spec)
+            elif spec.algo == "bc":
+                curve, env_steps = _run_bc(spec)
+            elif spec.algo == "rl":
+                curve, env_steps = _run_rl(spec)
+            else:
+                curve, env_steps = _run_adversarial(spec)
+    except BaseException as e:  # noqa: BLE001 - a failed run is data, the sweep goes on
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        result = {**base, "status": "failed", "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc(),
+                  "wall_time": time.time() - t0}
+        return {"result": result, "curve": []}
+    final = curve[-1]
+    denom = spec.expert_return - spec.random_return
+    wall = time.time() - t0
+    result = {
+        **base,
+        "status": "ok",
+        "env_steps": int(env_steps),
+        "final_return": final["mean_return"],
+        "final_return_std": final["std_return"],
+        "normalized_score": (final["mean_return"] - spec.random_return) / denom,
+        "expert_return": spec.expert_return,
+        "random_return": spec.random_return,
+        "wall_time": wall,
+        "env_steps_per_second": env_steps / wall if env_steps else None,
+    }
+    return {"result": result, "curve": curve}
+
+
+def _run_smiling(spec: RunSpec) -> tuple[list[dict], int]:
+    """A learned-reward run through sbil's train loop (SMILING, or GAIL's reward as its peer)."""
+    from omegaconf import OmegaConf
+
+    from sbil.checkpoint import latest_checkpoint
+    from sbil.config import load_config
+    from sbil.train import train
+
+    r = spec.recipe
+    base = OmegaConf.create({
+        "env": {"id": spec.env_id, "kwargs": spec.env_kwargs, "n_envs": r.n_envs, "normalize_obs": r.normalize_obs},
+        "demos": {"source": r.task, "n_episodes": r.demo_episodes, "allow_other_env": r.allow_other_env},
+        "algo": {"name": r.algo, "kwargs": r.algo_kwargs},
+        "reward": {"learner": spec.algo},
+        "eval": {"freq": r.eval_freq, "n_episodes": r.n_eval_episodes},
+        "total_timesteps": r.total_timesteps,
+        "seed": spec.seed,
+        "threads": 1,
+        "out_dir": str(Path(spec.run_dir) / "smile"),
+        "checkpoint_freq": max(r.total_timesteps // 10, 1),
+        "progress_bar": False,
+        "verbose": 0,
+    })
+    overrides = [f"{k}={v}" for k, v in r.smiling.items()]
+    cfg = load_config(None, overrides, base=base)
+    resume = latest_checkpoint(Path(cfg.out_dir) / "checkpoints") is not None  # an interrupted sweep continues the run
+    summary = train(cfg, resume=resume)
+    if summary["interrupted"]:
+        raise SbilError(f"stopped by {summary['interrupted']}")
+    return read_curve(Path(cfg.out_dir) / "evals.csv"), summary["total_timesteps"]
+
+
+def _envs(spec: RunSpec) -> tuple[Any, Any]:
+    """The raw training env and the eval env (normalising observations when the recipe's policy does)."""
+    from stable_baselines3.common.utils import set_random_seed
+
+    from sbil.sb3.vec_env import make_vec_env, normalize_obs
+
+    set_random_seed(spec.seed)
+    venv = make_vec_env(spec.env_id, spec.recipe.n_envs, seed=spec.seed, env_kwargs=spec.env_kwargs)
+    eval_env = make_vec_env(spec.env_id, 1, seed=spec.seed + 10_000, env_kwargs=spec.env_kwargs)  # same as SMILING's
+    if spec.recipe.normalize_obs:
+        eval_env = normalize_obs(eval_env, training=False)
+    return venv, eval_env
+
+
+def _demos(spec: RunSpec, env: Any) -> Any:
+    from sbil.data import load_demos
+
+    return load_demos(spec.recipe.task, env=env, n_episodes=spec.recipe.demo_episodes, data_dir=spec.data_dir,
+                      allow_other_env=spec.recipe.allow_other_env)
+
+
+def _run_adversarial(spec: RunSpec) -> tuple[list[dict], int]:
+    from imitation.util import logger as imit_logger
+    from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+
+    from sbil.benchmark.baselines import make_adversarial_trainer
+    from sbil.sb3.callbacks import EvalCallback
+    from sbil.sb3.algos import get_algo
+
+    r = spec.recipe
+    venv, eval_env = _envs(spec)
+    demos = _demos(spec, venv)
+    learner = get_algo(r.algo)("MlpPolicy", venv, seed=spec.seed, device="cpu", verbose=0, **r.algo_kwargs)
+    round_steps = r.gail_round_steps
+    if round_steps is None:
+        if not isinstance(learner, OnPolicyAlgorithm):
+            raise SbilError(f"{r.algo} is off-policy: set gail_round_steps for task {r.task!r} in the profile.")
+        round_steps = learner.n_steps * venv.num_envs
+    # Whole rounds, rounded up like SB3's learn() rounds up to whole rollouts: the same budget as SMILING's runs.
+    budget = -(-r.total_timesteps // round_steps) * round_steps
+    # imitation prints a table per round to stdout by default; keep its log as CSV in the run folder.
+    log = imit_logger.configure(str(Path(spec.run_dir) / "imitation"), format_strs=["csv"])
+    trainer = make_adversarial_trainer(spec.algo, demos, venv, learner, seed=spec.seed, custom_logger=log, gen_train_timesteps=round_steps,
+                                       allow_other_env=spec.recipe.allow_other_env, normalize_obs=r.normalize_obs)
+    evaluator = EvalCallback(eval_env, r.eval_freq, r.n_eval_episodes)
+    trainer.gen_callback = [trainer.gen_callback, evaluator]
+    trainer.train(budget)
+    return _finish(evaluator, learner, venv, eval_env)
+
+
+def _finish(evaluator: Any, learner: Any, venv: Any, eval_env: Any) -> tuple[list[dict], int]:
+    """A last evaluation at the final step (unless the schedule just made it); close the envs."""
+    if not evaluator.history or evaluator.history[-1]["timesteps"] != learner.num_timesteps:
+        evaluator.evaluate()
+    venv.close()
+    eval_env.close()
+    return evaluator.history, learner.num_timesteps
+
+
+def _run_rl(spec: RunSpec) -> tuple[list[dict], int]:
+    """The oracle: the recipe's SB3 learner on the true task reward, same budget and evaluation."""
+    from sbil.sb3.callbacks import EvalCallback
+    from sbil.sb3.vec_env import normalize_obs
+    from sbil.sb3.algos import get_algo
+
+    r = spec.recipe
+    venv, eval_env = _envs(spec)
+    if r.normalize_obs:
+        venv = normalize_obs(venv)
+    learner = get_algo(r.algo)("MlpPolicy", venv, seed=spec.seed, device="cpu", verbose=0, **r.algo_kwargs)
+    evaluator = EvalCallback(eval_env, r.eval_freq, r.n_eval_episodes)
+    learner.learn(r.total_timesteps, callback=evaluator)
+    return _finish(evaluator, learner, venv, eval_env)
+
+
+def _run_bc(spec: RunSpec) -> tuple[list[dict], int]:
+    from sbil.benchmark.baselines import evaluate, train_bc
+
+    venv, eval_env = _envs(spec)
+    t0 = time.time()
+    policy = train_bc(_demos(spec, venv), venv, n_epochs=spec.recipe.bc_epochs, seed=spec.seed, allow_other_env=spec.recipe.allow_other_env)
+    mean, std = evaluate(policy, eval_env, spec.recipe.n_eval_episodes)
+    venv.close()
+    eval_env.close()
+    # BC takes no env steps: one point at 0, drawn as a flat line on the curves.
+    return [{"timesteps": 0, "mean_return": mean, "std_return": std, "mean_length": float("nan"), "wall_time": time.time() - t0}], 0
+
+
+def read_curve(path: Path) -> list[dict]:
+    lines = path.read_text().strip().splitlines()
+    keys = lines[0].split(",")
+    return [dict(zip(keys, map(float, line.split(",")))) for line in lines[1:]]
+
+
+def write_run(spec: RunSpec, outcome: dict[str, Any]) -> None:
+    """The driver's side: write a run's curve and result (the result last: it marks the run done)."""
+    run_dir = Path(spec.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    rows = [",".join(CURVE_KEYS)] + [",".join(f"{row[k]:.6g}" for k in CURVE_KEYS) for row in outcome["curve"]]
+    atomic_write(run_dir / "evals.csv", "\n".join(rows) + "\n")
+    atomic_write_json(run_dir / "result.json", outcome["result"])
+
+
+def read_result(spec: RunSpec) -> Optional[dict[str, Any]]:
+    path = Path(spec.run_dir) / "result.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
