@@ -4,6 +4,7 @@ from stable_baselines3 import PPO
 
 from sbil.benchmark.baselines import check_baseline, evaluate, make_adversarial_trainer, train_bc
 from sbil.data import load_demos
+from sbil.sb3.rollouts import rollout_episodes
 from sbil.sb3.vec_env import make_vec_env
 from sbil.errors import SbilError
 
@@ -17,6 +18,13 @@ def test_adversarial_baselines_train_on_our_demos(name):
     trainer.train(512)
     mean, _ = evaluate(learner, make_vec_env("Pendulum-v1", 1, seed=1), 2)
     assert np.isfinite(mean) and learner.num_timesteps >= 512
+    # The discriminator was fed our demos: it rewards the expert's transitions above a random
+    # policy's (fed nothing, or the demos' fields mixed up, it would not).
+    ep = rollout_episodes(None, "Pendulum-v1", {}, 2, seed=5)
+    rand = [np.concatenate([e[k] for e in ep]) for k in ("obs", "acts", "next_obs")]
+    expert_r = trainer.reward_train.predict_processed(demos.obs, demos.acts, demos.next_obs, demos.dones)
+    random_r = trainer.reward_train.predict_processed(*rand, np.zeros(len(rand[0]), bool))
+    assert expert_r.mean() > random_r.mean()
 
 
 def test_bc_and_names():
