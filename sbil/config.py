@@ -75,6 +75,8 @@ class RewardConfig:
     samples_per_refit: int = 100_000  #: learner transitions per refit
     refit_replace: bool = False  #: draw samples_per_refit transitions with replacement (reference: a fixed refit budget from the first refit on)
     refit_first_rollout: bool = False  #: on-policy: fit the learner net on the first rollout before scoring it (else an untrained net scores it)
+    #: on-policy, batch normalisations: statistics from the newest N learner transitions (the rollout included), not the rollout alone; 0: the rollout
+    norm_window: int = 0
     refit_in_process: str = "auto"  #: on-policy: refit in a child process beside the policy update (same numbers, another core): auto (when 2+ CPUs), true or false
     relabel: str = "cached"  #: off-policy: every_batch (reference: rescore each minibatch) or cached
     cache_dir: Optional[str] = None  #: expert-net fit cache (default ~/.cache/sbil)

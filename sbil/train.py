@@ -165,7 +165,8 @@ def train(cfg: DictConfig, resume: bool = False) -> dict[str, Any]:
 
         refitter = RewardRefitCallback(reward, cfg.reward.refit_every, cfg.reward.buffer_size, cfg.reward.samples_per_refit, seed=cfg.seed,
                                        refit_in_process=refit_in_process_value(cfg.reward.refit_in_process),
-                                       replace=cfg.reward.refit_replace, refit_first_rollout=cfg.reward.refit_first_rollout)
+                                       replace=cfg.reward.refit_replace, refit_first_rollout=cfg.reward.refit_first_rollout,
+                                       norm_window=cfg.reward.norm_window)
         evaluator = EvalCallback(eval_env, cfg.eval.freq, cfg.eval.n_episodes, log_dir=out_dir, verbose=verbose)
         if checkpoint is not None:
             with open(checkpoint[0] / "state.pkl", "rb") as f:

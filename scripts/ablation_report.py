@@ -5,7 +5,8 @@ table and one plot of learning curves.
     python scripts/ablation_report.py                  # -> results/ablation/report.md, curves_<task>.png
 
 A variant is a profile of ``results/ablation/profiles.yaml``; its comment there says what it changes.
-Runs still going (or stopped early) are shown with the last evaluation they reached.
+Runs still going (or stopped early) are shown with the last evaluation they reached. The learner-recipe
+probes (``results/ablation/recipe/oracle_*.json``: PPO on the true reward) join the table as ``oracle`` rows.
 """
 
 from __future__ import annotations
@@ -42,6 +43,35 @@ def read_curve(path: Path) -> list[dict[str, float]]:
     return [dict(zip(keys, map(float, line.split(",")))) for line in lines[1:]]
 
 
+def at_milestone(curve: list[dict[str, float]], step: int, tolerance: int = 60_000) -> float | None:
+    """The return of the last evaluation at or before ``step`` (within ``tolerance`` env steps)."""
+    before = [r for r in curve if step - tolerance < r["timesteps"] <= step]
+    return before[-1]["mean_return"] if before else None
+
+
+def oracle_probes(recipe_dir: Path) -> dict[tuple[str, str, str, str], list[dict[str, float]]]:
+    """The recipe probes' curves, keyed like the variants' runs: (variant, task, algo, seed)."""
+    out = {}
+    for path in sorted(recipe_dir.glob("oracle_*.json")):
+        probe = json.loads(path.read_text())
+        label = {"obs": "oracle, VecNormalize(obs)", "obs_rew": "oracle, VecNormalize(obs, reward)"}.get(probe["variant"], "oracle")
+        out[(label, probe["task"], "rl", f"seed{probe['seed']}")] = probe["curve"]
+    return out
+
+
+def row(key: tuple[str, str, str, str], note: str, curve: list[dict[str, float]], status: str) -> dict:
+    variant, task, algo, seed = key
+    entry = read_manifest()["tasks"][task]
+    expert, random_ = entry["expert_return_mean"], entry["random_return_mean"]
+    last = curve[-1]
+    return {
+        "variant": variant, "task": task, "algo": algo, "seed": seed, "note": note,
+        "steps": int(last["timesteps"]), "final": last["mean_return"],
+        "at": {step: at_milestone(curve, step) for step in MILESTONES},
+        "normalised": (last["mean_return"] - random_) / (expert - random_), "status": status,
+    }
+
+
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dir", type=Path, default=Path("results/ablation"))
@@ -58,17 +88,12 @@ def main(argv: Sequence[str]) -> int:
                 continue
             curve = read_curve(csv)
             result = json.loads((run_dir / "result.json").read_text()) if (run_dir / "result.json").is_file() else {}
+            status = "stopped early" if "stopped by" in result.get("error", "") else result.get("status", "running")
             curves[key] = curve
-            entry = manifest[task]
-            expert, random_ = entry["expert_return_mean"], entry["random_return_mean"]
-            last = curve[-1]
-            rows.append({
-                "variant": variant, "task": task, "algo": algo, "seed": seed, "note": notes[variant],
-                "steps": int(last["timesteps"]), "final": last["mean_return"], "best": max(r["mean_return"] for r in curve),
-                "at": {step: next((r["mean_return"] for r in curve if r["timesteps"] == step), None) for step in MILESTONES},
-                "normalised": (last["mean_return"] - random_) / (expert - random_),
-                "status": "stopped early" if "stopped by" in result.get("error", "") else result.get("status", "running"),
-            })
+            rows.append(row(key, notes[variant], curve, status))
+    for key, curve in oracle_probes(args.dir / "recipe").items():
+        curves[key] = curve
+        rows.append(row(key, "PPO on the true reward (results/ablation/recipe/oracle_vecnorm.py)", curve, "ok"))
     lines = ["# SMILING ablations", "",
              "Each variant is one profile of `results/ablation/profiles.yaml`, run with "
              "`python scripts/benchmark.py profile=results/ablation/profiles.yaml:<variant> out=results/ablation/<variant> workers=1`. "

@@ -166,7 +166,7 @@ def test_a_recipe_that_normalizes_observations_runs_every_env_step_algorithm(tmp
     path = tmp_path / "profiles.yaml"
     path.write_text(MICRO.replace("        bc_epochs: 1\n", "        bc_epochs: 1\n        normalize_obs: true\n"))
     out = tmp_path / "out"
-    assert bench.main([f"profile={path}", f"out={out}", "workers=1", "algos=rl,gail_so,smiling", "seeds=0", "progress_bar=false"]) == 0
+    assert bench.main([f"profile={path}", f"out={out}", "workers=1", "algos=rl,gail_so,smiling,bc", "seeds=0", "progress_bar=false"]) == 0
     runs = results(out)
-    assert {k: r["status"] for k, r in runs.items()} == {f"pendulum/{a}/seed0": "ok" for a in ("rl", "gail_so", "smiling")}
+    assert {k: r["status"] for k, r in runs.items()} == {f"pendulum/{a}/seed0": "ok" for a in ("rl", "gail_so", "smiling", "bc")}
     assert (out / "runs/pendulum/smiling/seed0/smile/vecnormalize.pkl").is_file()

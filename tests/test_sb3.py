@@ -376,3 +376,31 @@ def test_batch_normalisations_refuse_batches_too_small_to_normalise():
     env = VecNormalize(LearnedRewardVecEnv(venv, reward), norm_obs=False, norm_reward=True)
     with pytest.raises(SbilError, match="norm_reward=True.*norm_reward=False"):
         PPO("MlpPolicy", env, n_steps=64, batch_size=64, seed=0).learn(64, callback=RewardRefitCallback(reward))
+
+
+def test_norm_window_takes_the_normalisation_from_recent_transitions_not_the_rollout_alone():
+    """With norm_window, a rollout's robust normalisation uses the median and MAD of the newest
+    transitions (here: the last two rollouts), all scored by the reward of the moment."""
+
+    venv = pendulum_vec(2)
+    reward = ObsSum(venv.observation_space, venv.action_space, reward_norm="robust", reward_scale=1.0)
+    env = LearnedRewardVecEnv(venv, reward)
+    model = PPO("MlpPolicy", env, n_steps=128, batch_size=64, n_epochs=1, seed=0, device="cpu")
+    callback = RewardRefitCallback(reward, buffer_size=1000, samples_per_refit=100, refit_in_process=False, norm_window=512)
+    scored = []
+    score = callback._score_with_window
+    callback._score_with_window = lambda *record: scored.append(score(*record)) or scored[-1]
+    model.learn(1024, callback=callback)
+    assert len(scored) == 4  # every rollout went through the window
+    # The last rollout was scored before the last refit (offset one lower), against the newest 512
+    # transitions (that rollout and the one before it).
+    data, pos, n = callback.data, callback.pos, callback.buffer_size
+    offset = reward.offset - 1.0
+    ref = data["next_obs"][(pos - 1 - np.arange(512)) % n].sum(axis=1) + offset
+    raw = data["next_obs"][(pos - 256 + np.arange(256)) % n].sum(axis=1) + offset
+    median, mad = np.median(ref), np.median(np.abs(ref - np.median(ref)))
+    np.testing.assert_allclose(scored[-1].reshape(-1), (raw - median) / (1.4826 * mad + 1e-8), rtol=1e-4, atol=1e-4)
+    alone = (raw - np.median(raw)) / (1.4826 * np.median(np.abs(raw - np.median(raw))) + 1e-8)
+    assert not np.allclose(scored[-1].reshape(-1), alone, atol=1e-2)
+    with pytest.raises(SbilError, match="norm_window"):
+        RewardRefitCallback(reward, norm_window=-1)

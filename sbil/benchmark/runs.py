@@ -100,7 +100,7 @@ def _run_smiling(spec: RunSpec) -> tuple[list[dict], int]:
     return read_curve(Path(cfg.out_dir) / "evals.csv"), summary["total_timesteps"]
 
 
-def _envs(spec: RunSpec) -> tuple[Any, Any]:
+def _envs(spec: RunSpec, policy_normalizes_obs: bool = True) -> tuple[Any, Any]:
     """The raw training env and the eval env (normalising observations when the recipe's policy does)."""
     from stable_baselines3.common.utils import set_random_seed
 
@@ -109,7 +109,7 @@ def _envs(spec: RunSpec) -> tuple[Any, Any]:
     set_random_seed(spec.seed)
     venv = make_vec_env(spec.env_id, spec.recipe.n_envs, seed=spec.seed, env_kwargs=spec.env_kwargs)
     eval_env = make_vec_env(spec.env_id, 1, seed=spec.seed + 10_000, env_kwargs=spec.env_kwargs)  # same as SMILING's
-    if spec.recipe.normalize_obs:
+    if spec.recipe.normalize_obs and policy_normalizes_obs:
         eval_env = normalize_obs(eval_env, training=False)
     return venv, eval_env
 
@@ -178,7 +178,7 @@ def _run_rl(spec: RunSpec) -> tuple[list[dict], int]:
 def _run_bc(spec: RunSpec) -> tuple[list[dict], int]:
     from sbil.benchmark.baselines import evaluate, train_bc
 
-    venv, eval_env = _envs(spec)
+    venv, eval_env = _envs(spec, policy_normalizes_obs=False)  # BC's policy is trained on the raw demos
     t0 = time.time()
     policy = train_bc(_demos(spec, venv), venv, n_epochs=spec.recipe.bc_epochs, seed=spec.seed, allow_other_env=spec.recipe.allow_other_env)
     mean, std = evaluate(policy, eval_env, spec.recipe.n_eval_episodes)

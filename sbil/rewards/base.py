@@ -164,31 +164,34 @@ class RewardLearner(abc.ABC):
             raise SbilError(f"Reward input dones has {dones.shape[0]} entries for a batch of {n}.")
         return obs, acts, next_obs, dones
 
-    def normalize(self, rewards: np.ndarray, update_stats: bool = True) -> np.ndarray:
+    def normalize(self, rewards: np.ndarray, update_stats: bool = True, reference: Optional[np.ndarray] = None) -> np.ndarray:
         """Apply this learner's reward normalisation to raw rewards.
 
         :param update_stats: with ``"running"``, fold this batch into the running statistics.
+        :param reference: batch normalisations: raw rewards whose statistics (mean / std, median /
+            MAD) to use instead of the batch's own (e.g. a sample of the learner's recent transitions).
         """
         r = np.asarray(rewards, dtype=np.float64)
+        ref = r if reference is None else np.asarray(reference, dtype=np.float64)
         if not np.all(np.isfinite(r)):
             raise SbilError(
                 f"The learned reward produced {np.sum(~np.isfinite(r))} non-finite values (NaN/inf). "
                 "The reward model has diverged: lower its learning rate, or check the demos and observations for NaN."
             )
-        if self.reward_norm in BATCH_NORMS and len(r) < MIN_BATCH:
+        if self.reward_norm in BATCH_NORMS and len(ref) < MIN_BATCH:
             raise SbilError(
-                f"reward_norm={self.reward_norm!r} normalises each call's batch, here only {len(r)} rewards (at least {MIN_BATCH} "
+                f"reward_norm={self.reward_norm!r} normalises each call's batch, here only {len(ref)} rewards (at least {MIN_BATCH} "
                 "needed): score whole rollouts (RewardRefitCallback with n_steps x n_envs >= 64), larger replay minibatches, or use "
                 "reward_norm='running' with reward_clip=None and reward_floor=None (train_smile.py: reward.reward_norm=running "
                 "reward.reward_clip=null reward.reward_floor=null)."
             )
         if self.reward_norm == "batch":
-            r = (r - r.mean()) / (r.std() + 1e-8)
+            r = (r - ref.mean()) / (ref.std() + 1e-8)
         elif self.reward_norm == "robust":
-            median = np.median(r)
-            mad = np.median(np.abs(r - median))
+            median = np.median(ref)
+            mad = np.median(np.abs(ref - median))
             # More than half the batch alike (MAD 0): fall back to the std rather than divide by ~0.
-            r = (r - median) / ((1.4826 * mad if mad > 0 else r.std()) + 1e-8)
+            r = (r - median) / ((1.4826 * mad if mad > 0 else ref.std()) + 1e-8)
         elif self.reward_norm == "running":
             if update_stats:
                 self.reward_stats.update(r)

@@ -12,7 +12,7 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnvWrapper, VecNormalize
 
 from sbil.errors import SbilError
-from sbil.rewards.base import BATCH_NORMS
+from sbil.rewards.base import BATCH_NORMS, RewardLearner
 from sbil.sb3.buffers import RelabelingReplayBuffer
 from sbil.sb3.refit_process import RefitProcess, why_not_in_child
 from sbil.sb3.wrappers import LearnedRewardVecEnv, put_terminal_obs
@@ -54,7 +54,16 @@ class RewardRefitCallback(BaseCallback):
         rollout before scoring it, so no rollout is scored by an untrained learner net (that rollout
         then takes part in two refits: this one and the usual one after it). Off-policy runs need
         no such step: their warm-up steps (``learning_starts``) are refit on before any update.
+    :param norm_window: on-policy with deferred scoring and a batch normalisation (``robust``,
+        ``batch``): take the normalisation's statistics from the newest ``norm_window`` learner
+        transitions (the rollout included; up to :attr:`NORM_SAMPLE` of them, drawn at random,
+        scored by the current reward) instead of from the rollout alone. A rollout holds a few
+        episodes: whether one of them falls moved the median and MAD of a Walker2d rollout tenfold
+        from one rollout to the next (results/ablation/). 0: the rollout alone.
     """
+
+    #: at most this many window transitions are scored for the normalisation's statistics
+    NORM_SAMPLE = 4096
 
     def __init__(
         self,
@@ -67,6 +76,7 @@ class RewardRefitCallback(BaseCallback):
         refit_in_process: Union[bool, str] = "auto",
         replace: bool = False,
         refit_first_rollout: bool = False,
+        norm_window: int = 0,
     ) -> None:
         super().__init__(verbose)
         for name, value in (("refit_every", refit_every), ("buffer_size", buffer_size), ("samples_per_refit", samples_per_refit)):
@@ -78,6 +88,10 @@ class RewardRefitCallback(BaseCallback):
         self.samples_per_refit = int(samples_per_refit)
         self.replace = bool(replace)
         self.refit_first_rollout = bool(refit_first_rollout)
+        if norm_window < 0:
+            raise SbilError(f"RewardRefitCallback: norm_window={norm_window} is invalid; it must be >= 0 (0: the rollout alone).")
+        self.norm_window = int(norm_window)
+        self.norm_rng = np.random.default_rng(seed + 1)
         if refit_in_process not in (True, False, "auto"):
             raise SbilError(f"RewardRefitCallback: refit_in_process={refit_in_process!r} is invalid; it must be True, False or 'auto'.")
         self.refit_in_process: Union[bool, str] = refit_in_process
@@ -211,13 +225,27 @@ class RewardRefitCallback(BaseCallback):
         self._add(*(np.asarray(a, np.float32 if k < 3 else bool).reshape(-1, *a.shape[2:]) for k, a in enumerate(record)))
         if self.refit_first_rollout and self.n_refits == 0:
             self.refit()
-        rewards = self._deferred.score(*record)
+        rewards = self._deferred.score(*record) if not self._windowed_norm() else self._score_with_window(*record)
         buffer = self.model.rollout_buffer
         # The buffer already holds 0 + gamma * V(terminal obs) on truncated steps: add, don't overwrite.
         buffer.rewards += rewards
         buffer.compute_returns_and_advantage(last_values=self.locals["values"], dones=self.locals["dones"])
         self._learned_sum += float(rewards.sum())
         self._learned_count += rewards.size
+
+    def _windowed_norm(self) -> bool:
+        return self.norm_window > 0 and isinstance(self.reward, RewardLearner) and self.reward.reward_norm in BATCH_NORMS
+
+    def _score_with_window(self, obs: np.ndarray, acts: np.ndarray, next_obs: np.ndarray, dones: np.ndarray) -> np.ndarray:
+        """The rollout's rewards, normalised with statistics of the newest ``norm_window`` transitions."""
+        n_steps, n_envs = dones.shape
+        flat = [a.reshape(n_steps * n_envs, *a.shape[2:]) for a in (obs, acts, next_obs)] + [dones.reshape(-1)]
+        raw = self.reward.raw_reward(*self.reward.check_batch(*flat))
+        window = min(self.norm_window, self.size)
+        picks = self.norm_rng.choice(window, size=min(window, self.NORM_SAMPLE), replace=False)
+        idx = (self.pos - 1 - picks) % self.buffer_size  # the newest transitions sit just before pos
+        reference = self.reward.raw_reward(*self.reward.check_batch(*(self.data[k][idx] for k in ("obs", "acts", "next_obs", "dones"))))
+        return self.reward.normalize(raw, reference=reference).reshape(n_steps, n_envs)
 
     def _allocate(self, obs_shape: tuple[int, ...], act_shape: tuple[int, ...]) -> None:
         n = self.buffer_size
@@ -324,12 +352,14 @@ class RewardRefitCallback(BaseCallback):
         self.wait()
         return {
             "pos": self.pos, "full": self.full, "n_refits": self.n_refits, "last_refit_step": self._last_refit_step,
-            "rng": self.rng.bit_generator.state, "data": self.data,
+            "rng": self.rng.bit_generator.state, "norm_rng": self.norm_rng.bit_generator.state, "data": self.data,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.pos, self.full, self.n_refits = int(state["pos"]), bool(state["full"]), int(state["n_refits"])
         self._last_refit_step = int(state["last_refit_step"])
         self.rng.bit_generator.state = state["rng"]
+        if "norm_rng" in state:  # checkpoints from before norm_window lack it
+            self.norm_rng.bit_generator.state = state["norm_rng"]
         self.data = {k: np.asarray(v) for k, v in state["data"].items()}
         self._generation += 1

@@ -31,5 +31,6 @@ for i in range(20):
     m, s = evaluate_policy(model, ev, n_eval_episodes=5, deterministic=True)
     out.append((model.num_timesteps, m))
     print(model.num_timesteps, round(m, 1), flush=True)
-suffix = "" if (env_id, seed) == ("Hopper-v5", 0) else f"_{env_id.split('-')[0].lower()}_seed{seed}"
-json.dump(out, open(f"results/ablation/recipe/oracle_{variant}_norm{suffix}.json", "w"))
+task = env_id.split("-")[0].lower()
+record = {"task": task, "env_id": env_id, "seed": seed, "variant": variant, "curve": [{"timesteps": t, "mean_return": m} for t, m in out]}
+json.dump(record, open(f"results/ablation/recipe/oracle_{variant}_{task}_seed{seed}.json", "w"), indent=1)
