@@ -82,7 +82,7 @@ def test_a_failing_run_is_recorded_and_the_rest_complete_in_parallel_workers(mic
 
 def test_bad_names_list_the_valid_ones(micro, tmp_path):
     assert set(profile_names()) >= {"quick", "standard", "humanoid"}
-    with pytest.raises(SbilError, match="valid: dmc, humanoid, mujoco, pendulum, quick, standard"):
+    with pytest.raises(SbilError, match="valid: ball_in_cup, dmc, humanoid, mujoco, pendulum, quick, standard"):
         load_profile("quik")
     with pytest.raises(SbilError, match="valid: smiling, smiling_sa, gail"):
         bench.main([f"profile={micro}", "algos=smiling,dagger", f"out={tmp_path}"])
