@@ -13,6 +13,8 @@ reward of a state is the mean of ``--precise-draws`` reference draws (500 evenly
 draw each). Policies: the checkpoint's own (``model.zip``) and the shipped expert, each with Gaussian
 action noise of several sizes, scored by their true return and by their return under the learned
 reward (the run's own estimator, raw): what the learner would gain by moving toward the expert.
+And how the robust normalisation treats the newest rollouts: their raw spread, scale, and the shares
+of rewards it floors and clips.
 Writes ``diagnosis.json`` and ``diagnosis.md`` to ``--out``.
 """
 
@@ -72,8 +74,40 @@ def per_t_profile(reward, x: th.Tensor, grid: np.ndarray, n_eps: int, gen: th.Ge
     return rows
 
 
-def policy_returns(args: argparse.Namespace, reward, entry: dict) -> list[dict]:
-    """True and learned returns of the run's policy and of the shipped expert, with action noise."""
+def checkpoint_obs_normalizer(run_state: dict):
+    """The checkpoint policy's observation normalisation (VecNormalize statistics in the run state),
+    as a function of raw observations; None if the policy saw raw ones."""
+    for layer in (run_state.get("train_env") or {}).get("wrappers", []):
+        rms = layer.get("obs_rms")
+        if rms is not None and layer.get("norm_obs", False):
+            clip, eps = layer.get("clip_obs", 10.0), layer.get("epsilon", 1e-8)
+            return lambda obs: np.clip((obs - rms.mean) / np.sqrt(rms.var + eps), -clip, clip).astype(np.float32)
+    return None
+
+
+def rollout_normalisation(reward, data: dict, pos: int, rollout: int, n_rollouts: int, expert_raw: np.ndarray,
+                          floor: float = 0.0, clip: float = 3.0) -> list[dict]:
+    """How the robust normalisation (median / MAD of each rollout) treats the newest ``n_rollouts``
+    rollouts of ``rollout`` transitions: raw quantiles, the scale, the shares at the floor and the
+    clip, and where the expert's states land on that rollout's scale."""
+    rows = []
+    n = len(data["dones"])
+    for back in range(n_rollouts):
+        idx = (pos - (back + 1) * rollout + np.arange(rollout)) % n
+        raw = reward.raw_reward(data["obs"][idx], data["acts"][idx], data["next_obs"][idx], data["dones"][idx])
+        median = float(np.median(raw))
+        scale = 1.4826 * float(np.median(np.abs(raw - median)))
+        z, z_expert = (raw - median) / scale, (expert_raw - median) / scale
+        rows.append({"rollouts_back": back, "raw_p10": float(np.quantile(raw, 0.1)), "raw_p50": median, "raw_p90": float(np.quantile(raw, 0.9)),
+                     "scale": scale, "at_floor": float(np.mean(z <= floor)), "at_clip": float(np.mean(z >= clip)),
+                     "z_p90": float(np.quantile(z, 0.9)), "expert_z_p50": float(np.median(z_expert))})
+    return rows
+
+
+def policy_returns(args: argparse.Namespace, reward, entry: dict, normalizer=None) -> list[dict]:
+    """True and learned returns of the run's policy and of the shipped expert, with action noise.
+
+    :param normalizer: the checkpoint policy's observation normalisation (see :func:`checkpoint_obs_normalizer`)."""
     from stable_baselines3 import PPO, SAC
 
     from sbil.data import EXPERT_DATA_DIR
@@ -99,7 +133,8 @@ def policy_returns(args: argparse.Namespace, reward, entry: dict) -> list[dict]:
                 obs, _ = env.reset(seed=500 + ep)
                 states, total, done = [], 0.0, False
                 while not done:
-                    act = policy.predict(obs, deterministic=True)[0]
+                    seen = normalizer(obs) if normalizer is not None and name != "expert" else obs
+                    act = policy.predict(seen, deterministic=True)[0]
                     act = np.clip(act + noise * rng.normal(size=act.shape), env.action_space.low, env.action_space.high)
                     obs, r, terminated, truncated, _ = env.step(act)
                     total, done = total + r, terminated or truncated
@@ -122,6 +157,7 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--states", type=int, default=512, help="states per narrow set")
     parser.add_argument("--learner-states", type=int, default=4096, help="newest learner states to use")
     parser.add_argument("--precise-draws", type=int, default=20)
+    parser.add_argument("--rollout", type=int, default=4096, help="transitions per PPO rollout (n_steps x n_envs)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     set_threads(args.threads)
@@ -135,7 +171,8 @@ def main(argv: Sequence[str]) -> int:
     demos = load_demos(args.task)
     rng = np.random.default_rng(0)
     with open(args.checkpoint / "state.pkl", "rb") as f:
-        refit = pickle.load(f)["refit"]
+        state = pickle.load(f)
+    refit = state["refit"]
     pos, full, data = refit["pos"], refit["full"], refit["data"]
     size = len(data["dones"]) if full else pos
     newest = (pos - 1 - np.arange(min(args.learner_states, size))) % len(data["dones"])
@@ -157,7 +194,10 @@ def main(argv: Sequence[str]) -> int:
     for est in ESTIMATORS:
         out["fidelity"][est.label] = {name: r["spearman"] for name, r in fidelity(reward, narrow, precise, est, gen).items()}
     out["fidelity"]["ceiling: precise split-half"] = split_half_ceiling({name: precise[name] for name in narrow})
-    out["policies"] = policy_returns(args, reward, entry)
+    out["policies"] = policy_returns(args, reward, entry, checkpoint_obs_normalizer(state.get("run") or {}))
+    expert_raw = reward.raw_reward(sets["expert"], np.zeros((len(sets["expert"]), *reward.action_space.shape), np.float32), sets["expert"],
+                                   np.zeros(len(sets["expert"]), bool))
+    out["normalisation"] = rollout_normalisation(reward, data, pos, args.rollout, 4, expert_raw)
     grid = np.unique(np.concatenate([np.arange(0, 100, 10), np.geomspace(100, 4999, 20).astype(int)]))
     for name in ("expert", "learner"):
         out["per_t"][name] = per_t_profile(reward, inputs[name][:256], grid, 8, gen)
@@ -169,6 +209,13 @@ def main(argv: Sequence[str]) -> int:
     lines += ["", "Spearman rank correlation with the precise reward:", "", "| estimator | broad (expert + learner) | expert states | learner states |",
               "|---|---|---|---|"]
     lines += [f"| {label} | {r['broad']:.3f} | {r['expert']:.3f} | {r['learner']:.3f} |" for label, r in out["fidelity"].items()]
+    lines += ["", f"The robust normalisation of the newest rollouts ({args.rollout} transitions each, the run's estimator, raw "
+              "rewards; z = (raw - median) / (1.4826 MAD), kept in [0, 3]); the last column: where the expert's median state "
+              "lands on that rollout's scale", "",
+              "| rollouts back | raw p10 | raw median | raw p90 | scale | share at the floor | share at the clip | z p90 | expert median z |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['rollouts_back']} | {r['raw_p10']:.1f} | {r['raw_p50']:.1f} | {r['raw_p90']:.1f} | {r['scale']:.2f} | {r['at_floor']:.2f} | "
+              f"{r['at_clip']:.3f} | {r['z_p90']:.2f} | {r['expert_z_p50']:.2f} |" for r in out["normalisation"]]
     lines += ["", "Policies with Gaussian action noise (2 episodes each, reset seeds 500+): true return, and return under the "
               "learned reward (raw, the run's own estimator); the last column is the share of steps whose learned reward is "
               "below -50, the size of a fallen hopper's", "",
