@@ -58,8 +58,8 @@ class RewardRefitCallback(BaseCallback):
         ``batch``): take the normalisation's statistics from the newest ``norm_window`` learner
         transitions (the rollout included; up to :attr:`NORM_SAMPLE` of them, drawn at random,
         scored by the current reward) instead of from the rollout alone. A rollout holds a few
-        episodes: whether one of them falls moved the median and MAD of a Walker2d rollout tenfold
-        from one rollout to the next (results/ablation/). 0: the rollout alone.
+        episodes, and whether one of them falls moves its median and MAD: on Walker2d the scale
+        changed by up to 1.9x between consecutive rollouts (results/ablation/). 0: the rollout alone.
     """
 
     #: at most this many window transitions are scored for the normalisation's statistics
