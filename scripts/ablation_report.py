@@ -54,7 +54,7 @@ def oracle_probes(recipe_dir: Path) -> dict[tuple[str, str, str, str], list[dict
     out = {}
     for path in sorted(recipe_dir.glob("oracle_*.json")):
         probe = json.loads(path.read_text())
-        label = {"obs": "oracle, VecNormalize(obs)", "obs_rew": "oracle, VecNormalize(obs, reward)"}.get(probe["variant"], "oracle")
+        label = {"obs": "oracle, VecNormalize(obs)", "obs_rew": "oracle, VecNormalize(obs, reward)", "none": "oracle, raw obs"}.get(probe["variant"], "oracle")
         out[(label, probe["task"], "rl", f"seed{probe['seed']}")] = probe["curve"]
     return out
 
