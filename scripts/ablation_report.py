@@ -17,8 +17,6 @@ import re
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-
 from sbil.cli import run_main
 from sbil.data import read_manifest
 from sbil.io import atomic_write

@@ -35,7 +35,6 @@ from sbil.sb3.rollouts import rollout_episodes
 from sbil.io import atomic_write, atomic_write_json
 from sbil.rewards import load_reward
 from sbil.rewards.fidelity import Estimator, fidelity, precise_rewards, split_half_ceiling, state_inputs
-from sbil.rewards.diffusion import smiling_reward
 
 #: the candidates whose narrow-set fidelity is measured
 ESTIMATORS = [

@@ -2,7 +2,7 @@
 #   python results/ablation/recipe/oracle_vecnorm.py VARIANT [ENV_ID] [SEED]
 # Oracle PPO with fixed 1000-step episodes: the benchmark's _ppo_mujoco recipe, + VecNormalize(obs) for
 # VARIANT=obs, + VecNormalize(obs, reward) for obs_rew, bare for none. Probes use seeds the reports do not (100+).
-import sys, json, numpy as np, torch as th
+import sys, json, torch as th
 th.set_num_threads(1)
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecNormalize
