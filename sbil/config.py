@@ -22,7 +22,8 @@ from sbil.rewards.smiling import SmilingConfig
 TRAIN_CONFIGS = Path(__file__).parent / "configs" / "train"
 #: ``gail_reward*``: GAIL's discriminator reward (sbil.rewards.GailReward) through the same train
 #: loop as SMILING; not imitation's GAIL trainer, which the benchmark calls ``gail`` / ``gail_so``.
-REWARD_LEARNERS = ("smiling", "smiling_sa", "smiling_linear", "gail_reward", "gail_reward_so")
+#: ``true_reward``: no learner, the env's own reward (the oracle; same loop, checkpoints and evaluation)
+REWARD_LEARNERS = ("smiling", "smiling_sa", "smiling_linear", "gail_reward", "gail_reward_so", "true_reward")
 _RENAMED_LEARNERS = {"gail": "gail_reward", "gail_so": "gail_reward_so"}
 
 
@@ -57,7 +58,7 @@ class AlgoConfig:
 
 @dataclass
 class RewardConfig:
-    learner: str = "smiling"  #: smiling (state-only), smiling_sa (state-action), smiling_linear, gail_reward, gail_reward_so (state-only)
+    learner: str = "smiling"  #: smiling (state-only), smiling_sa (state-action), smiling_linear, gail_reward, gail_reward_so (state-only), true_reward (the oracle)
     smiling: SmilingConfig = field(default_factory=SmilingConfig)
     #: auto (the learner's own default: robust for SMILING, running for GAIL's reward), none, batch (the
     #: reference: per call's batch), robust (median / MAD per batch: per rollout on-policy, per minibatch

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pickle
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
@@ -40,8 +40,13 @@ def default_out_dir(cfg: DictConfig) -> Path:
     return Path("runs/smile") / cfg.env.id.replace("/", "_") / f"seed{cfg.seed}"
 
 
-def build_reward(cfg: DictConfig, env: Any) -> RewardLearner:
-    """The reward learner named by ``reward.learner``; swapping learners is this one call."""
+def build_reward(cfg: DictConfig, env: Any) -> Optional[RewardLearner]:
+    """The reward learner named by ``reward.learner``; swapping learners is this one call.
+
+    ``None`` for ``true_reward``: the algorithm learns from the env's own reward (the oracle).
+    """
+    if cfg.reward.learner == "true_reward":
+        return None
     processing = reward_processing(cfg)
     if cfg.reward.learner.startswith("gail_reward"):
         return GailReward(env.observation_space, env.action_space, use_action=cfg.reward.learner == "gail_reward", seed=cfg.seed,
@@ -130,9 +135,11 @@ def train(cfg: DictConfig, resume: bool = False) -> dict[str, Any]:
         # ---- reward learner: expert score net fit once (cached), or restored from the checkpoint -
         if checkpoint is None:
             reward = build_reward(cfg, train_env)
-            fit = reward.fit_expert(demos, cache_dir=cache_dir, progress_bar=cfg.progress_bar)
+            fit = {} if reward is None else reward.fit_expert(demos, cache_dir=cache_dir, progress_bar=cfg.progress_bar)
             if verbose and "expert_loss" in fit:
                 print(f"expert score net: loss {fit['expert_loss']:.4f}{' (cached)' if fit['cached'] else ''}; {len(demos)} demo transitions")
+        elif cfg.reward.learner == "true_reward":
+            reward = None
         else:
             reward = load_reward(checkpoint[0] / "reward.pt", device=cfg.device, env=train_env)
             if isinstance(reward, GailReward):
@@ -142,7 +149,9 @@ def train(cfg: DictConfig, resume: bool = False) -> dict[str, Any]:
         algo_cls = get_algo(cfg.algo.name)
         off_policy = issubclass(algo_cls, OffPolicyAlgorithm)
         algo_kwargs = dict(OmegaConf.to_container(cfg.algo.kwargs))
-        if off_policy:
+        if reward is None:
+            env = train_env
+        elif off_policy:
             env = train_env  # rewards are relabeled at sampling time
             algo_kwargs.update(replay_buffer_class=RelabelingReplayBuffer, replay_buffer_kwargs={"cached": cfg.reward.relabel == "cached"})
         else:
@@ -163,15 +172,16 @@ def train(cfg: DictConfig, resume: bool = False) -> dict[str, Any]:
         resume_step = int(model.num_timesteps)
         model.set_logger(make_logger(out_dir, resume_step, stdout=verbose >= 2))
 
-        refitter = RewardRefitCallback(reward, cfg.reward.refit_every, cfg.reward.buffer_size, cfg.reward.samples_per_refit, seed=cfg.seed,
-                                       refit_in_process=refit_in_process_value(cfg.reward.refit_in_process),
-                                       replace=cfg.reward.refit_replace, refit_first_rollout=cfg.reward.refit_first_rollout,
-                                       norm_window=cfg.reward.norm_window)
+        refitter = None if reward is None else RewardRefitCallback(
+            reward, cfg.reward.refit_every, cfg.reward.buffer_size, cfg.reward.samples_per_refit, seed=cfg.seed,
+            refit_in_process=refit_in_process_value(cfg.reward.refit_in_process), replace=cfg.reward.refit_replace,
+            refit_first_rollout=cfg.reward.refit_first_rollout, norm_window=cfg.reward.norm_window)
         evaluator = EvalCallback(eval_env, cfg.eval.freq, cfg.eval.n_episodes, log_dir=out_dir, verbose=verbose)
         if checkpoint is not None:
             with open(checkpoint[0] / "state.pkl", "rb") as f:
                 state = pickle.load(f)
-            refitter.load_state_dict(state["refit"])
+            if refitter is not None:
+                refitter.load_state_dict(state["refit"])
             evaluator.load_state_dict(state["eval"])
             # Continue from the exact env state, not a fresh reset: same numbers as an uninterrupted run.
             set_run_envs(model, eval_env, state["run"])
@@ -179,12 +189,11 @@ def train(cfg: DictConfig, resume: bool = False) -> dict[str, Any]:
                 print(f"resuming {out_dir} from {checkpoint[0].name} ({resume_step} env steps)")
 
         def save() -> None:
-            state = {"refit": refitter.state_dict(), "eval": evaluator.state_dict(), "run": get_run_state(model, eval_env)}
-            writers = {
-                "model.zip": model.save,
-                "reward.pt": reward.save,
-                "state.pkl": lambda p: p.write_bytes(pickle.dumps(state)),
-            }
+            state = {"eval": evaluator.state_dict(), "run": get_run_state(model, eval_env)}
+            writers = {"model.zip": model.save, "state.pkl": lambda p: p.write_bytes(pickle.dumps(state))}
+            if refitter is not None:
+                state["refit"] = refitter.state_dict()
+                writers["reward.pt"] = reward.save
             if off_policy:
                 writers["replay_buffer.pkl"] = model.save_replay_buffer
             save_checkpoint(ckpt_dir, model.num_timesteps, writers, meta={"num_timesteps": int(model.num_timesteps)})
@@ -195,7 +204,8 @@ def train(cfg: DictConfig, resume: bool = False) -> dict[str, Any]:
         t0 = time.time()
         remaining = cfg.total_timesteps - model.num_timesteps
         if remaining > 0:
-            model.learn(remaining, callback=[refitter, evaluator, checkpointer], reset_num_timesteps=False, progress_bar=cfg.progress_bar)
+            callbacks = [evaluator, checkpointer] if refitter is None else [refitter, evaluator, checkpointer]
+            model.learn(remaining, callback=callbacks, reset_num_timesteps=False, progress_bar=cfg.progress_bar)
         elapsed = time.time() - t0
         if checkpointer.stopped_early:
             print(f"stopped by {checkpointer.interrupted} at {model.num_timesteps} env steps; checkpoint saved. Continue with: "
@@ -205,7 +215,8 @@ def train(cfg: DictConfig, resume: bool = False) -> dict[str, Any]:
 
         # ---- final evaluation and summary ------------------------------------------------
         last = evaluator.history[-1] if evaluator.history and evaluator.history[-1]["timesteps"] == model.num_timesteps else evaluator.evaluate()
-        reward.save(out_dir / "reward.pt")
+        if reward is not None:
+            reward.save(out_dir / "reward.pt")
         model.save(out_dir / "policy.zip")
         vec_normalize = model.get_vec_normalize_env()
         if vec_normalize is not None:  # the policy is only usable with its observation statistics

@@ -185,7 +185,7 @@ def _params(path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("algo", ["sac", "ppo", "sac_subprocess", "ppo_refit_in_process", "ppo_normalize_obs"])
+@pytest.mark.parametrize("algo", ["sac", "ppo", "sac_subprocess", "ppo_refit_in_process", "ppo_normalize_obs", "sac_true_reward"])
 def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, algo):
     extra = {
         "sac": [],
@@ -195,8 +195,10 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, algo):
                                  "reward.refit_in_process=true"],  # refits run in a child process
         # VecNormalize's running statistics are part of the run's state
         "ppo_normalize_obs": ["--config", "ppo", "algo.kwargs.n_steps=250", "env.n_envs=2", "total_timesteps=2000", "env.normalize_obs=true"],
+        "sac_true_reward": ["reward.learner=true_reward"],  # the oracle: no reward learner in the run's state
     }[algo]
     whole, _ = run(tmp_path, *extra, name="whole")
+    assert (whole / "reward.pt").exists() is (algo != "sac_true_reward")
     cut = tmp_path / "cut"
     _kill_after_checkpoint(cut, extra)
     assert train.main([f"out_dir={cut}", "--resume"]) == 0

@@ -22,7 +22,7 @@ PROFILES_FILE = Path(__file__).parent.parent / "configs" / "benchmark.yaml"
 #: (sbil.rewards.GailReward) through sbil's own train loop, as SMILING runs, so the two rewards
 #: compare like for like; ``rl`` is the oracle: the same SB3 learner on the env's true reward.
 ALGOS = ("smiling", "smiling_sa", "gail_reward", "gail_reward_so", "gail", "gail_so", "airl", "airl_so", "bc", "rl")
-TRAIN_LOOP_ALGOS = ("smiling", "smiling_sa", "gail_reward", "gail_reward_so")
+TRAIN_LOOP_ALGOS = ("smiling", "smiling_sa", "gail_reward", "gail_reward_so", "rl")
 BACKENDS = ("local", "ray")
 CURVE_KEYS = ("timesteps", "mean_return", "std_return", "mean_length", "wall_time")
 

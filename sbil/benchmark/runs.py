@@ -1,7 +1,7 @@
 """One benchmark run, (task, algorithm, seed) -> result and learning curve, and its files.
 
 SMILING and GAIL's reward go through :func:`sbil.train.train`; imitation's GAIL / AIRL / BC through
-:mod:`sbil.benchmark.baselines`; the oracle ``rl`` is the same SB3 learner on the true reward. All
+:mod:`sbil.benchmark.baselines`; the oracle ``rl`` is the train loop on the env's own reward. All
 share the env-step budget and the evaluation (:class:`sbil.sb3.EvalCallback` on a separate env).
 """
 
@@ -40,8 +40,6 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
                 curve, env_steps = _run_smiling(spec)
             elif spec.algo == "bc":
                 curve, env_steps = _run_bc(spec)
-            elif spec.algo == "rl":
-                curve, env_steps = _run_rl(spec)
             else:
                 curve, env_steps = _run_adversarial(spec)
     except BaseException as e:  # noqa: BLE001 - a failed run is data, the sweep goes on
@@ -69,7 +67,8 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
 
 
 def _run_smiling(spec: RunSpec) -> tuple[list[dict], int]:
-    """A learned-reward run through sbil's train loop (SMILING, or GAIL's reward as its peer)."""
+    """A run through sbil's train loop: SMILING, GAIL's reward as its peer, or the oracle ``rl`` (the
+    env's own reward), so that all three share checkpoints, exact resume and evaluation."""
     from omegaconf import OmegaConf
 
     from sbil.checkpoint import latest_checkpoint
@@ -81,7 +80,7 @@ def _run_smiling(spec: RunSpec) -> tuple[list[dict], int]:
         "env": {"id": spec.env_id, "kwargs": spec.env_kwargs, "n_envs": r.n_envs, "normalize_obs": r.normalize_obs},
         "demos": {"source": r.task, "n_episodes": r.demo_episodes, "allow_other_env": r.allow_other_env},
         "algo": {"name": r.algo, "kwargs": r.algo_kwargs},
-        "reward": {"learner": spec.algo},
+        "reward": {"learner": "true_reward" if spec.algo == "rl" else spec.algo},
         "eval": {"freq": r.eval_freq, "n_episodes": r.n_eval_episodes},
         "total_timesteps": r.total_timesteps,
         "seed": spec.seed,
@@ -157,22 +156,6 @@ def _finish(evaluator: Any, learner: Any, venv: Any, eval_env: Any) -> tuple[lis
     venv.close()
     eval_env.close()
     return evaluator.history, learner.num_timesteps
-
-
-def _run_rl(spec: RunSpec) -> tuple[list[dict], int]:
-    """The oracle: the recipe's SB3 learner on the true task reward, same budget and evaluation."""
-    from sbil.sb3.callbacks import EvalCallback
-    from sbil.sb3.vec_env import normalize_obs
-    from sbil.sb3.algos import get_algo
-
-    r = spec.recipe
-    venv, eval_env = _envs(spec)
-    if r.normalize_obs:
-        venv = normalize_obs(venv)
-    learner = get_algo(r.algo)("MlpPolicy", venv, seed=spec.seed, device="cpu", verbose=0, **r.algo_kwargs)
-    evaluator = EvalCallback(eval_env, r.eval_freq, r.n_eval_episodes)
-    learner.learn(r.total_timesteps, callback=evaluator)
-    return _finish(evaluator, learner, venv, eval_env)
 
 
 def _run_bc(spec: RunSpec) -> tuple[list[dict], int]:
