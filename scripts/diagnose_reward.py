@@ -31,10 +31,12 @@ import torch as th
 from sbil.cli import run_main, set_threads
 from sbil.data import load_demos, read_manifest
 from sbil.errors import SbilError
-from sbil.sb3.rollouts import rollout_episodes
 from sbil.io import atomic_write, atomic_write_json
 from sbil.rewards import load_reward
+from sbil.rewards.base import robust_center_scale
 from sbil.rewards.fidelity import Estimator, fidelity, precise_rewards, split_half_ceiling, state_inputs
+from sbil.sb3.refit import newest_slots
+from sbil.sb3.rollouts import rollout_episodes
 
 #: the candidates whose narrow-set fidelity is measured
 ESTIMATORS = [
@@ -94,8 +96,7 @@ def rollout_normalisation(reward, data: dict, pos: int, rollout: int, n_rollouts
     for back in range(n_rollouts):
         idx = (pos - (back + 1) * rollout + np.arange(rollout)) % n
         raw = reward.raw_reward(data["obs"][idx], data["acts"][idx], data["next_obs"][idx], data["dones"][idx])
-        median = float(np.median(raw))
-        scale = 1.4826 * float(np.median(np.abs(raw - median)))
+        median, scale = robust_center_scale(raw)
         z, z_expert = (raw - median) / scale, (expert_raw - median) / scale
         rows.append({"rollouts_back": back, "raw_p10": float(np.quantile(raw, 0.1)), "raw_p50": median, "raw_p90": float(np.quantile(raw, 0.9)),
                      "scale": scale, "at_floor": float(np.mean(z <= floor)), "at_clip": float(np.mean(z >= clip)),
@@ -174,7 +175,7 @@ def main(argv: Sequence[str]) -> int:
     refit = state["refit"]
     pos, full, data = refit["pos"], refit["full"], refit["data"]
     size = len(data["dones"]) if full else pos
-    newest = (pos - 1 - np.arange(min(args.learner_states, size))) % len(data["dones"])
+    newest = newest_slots(pos, len(data["dones"]), np.arange(min(args.learner_states, size)))
     learner = data["next_obs"][newest]
     random_states = np.concatenate([e["next_obs"] for e in rollout_episodes(None, entry["env_id"], entry["env_kwargs"], 3, seed=123)])
 

@@ -387,11 +387,16 @@ def test_norm_window_takes_the_normalisation_from_recent_transitions_not_the_rol
     env = LearnedRewardVecEnv(venv, reward)
     model = PPO("MlpPolicy", env, n_steps=128, batch_size=64, n_epochs=1, seed=0, device="cpu")
     callback = RewardRefitCallback(reward, buffer_size=1000, samples_per_refit=100, refit_in_process=False, norm_window=512)
-    scored = []
-    score = callback._score_with_window
-    callback._score_with_window = lambda *record: scored.append(score(*record)) or scored[-1]
+    scored, score = [], env.score
+
+    def spy(*record, reference=None):
+        assert reference is not None and len(reference[0]) == min(512, callback.size)  # every rollout went through the window
+        scored.append(score(*record, reference=reference))
+        return scored[-1]
+
+    env.score = spy
     model.learn(1024, callback=callback)
-    assert len(scored) == 4  # every rollout went through the window
+    assert len(scored) == 4
     # The last rollout was scored before the last refit (offset one lower), against the newest 512
     # transitions (that rollout and the one before it).
     data, pos, n = callback.data, callback.pos, callback.buffer_size

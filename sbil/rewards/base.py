@@ -49,6 +49,14 @@ def check_spaces_match(expected: spaces.Box, actual: spaces.Space, what: str, fi
         raise SbilError(f"{what} space bounds differ from the ones the reward learner was built for. {fix}")
 
 
+def robust_center_scale(rewards: np.ndarray) -> tuple[float, float]:
+    """The ``robust`` normalisation's centre and scale: the median and 1.4826 MAD (the std, for
+    normal data), or the std when more than half the rewards are alike (MAD 0)."""
+    median = float(np.median(rewards))
+    mad = float(np.median(np.abs(rewards - median)))
+    return median, 1.4826 * mad if mad > 0 else float(np.std(rewards))
+
+
 class RewardLearner(abc.ABC):
     """Base class of learned rewards: SMILING, GAIL/AIRL reward nets, or your own.
 
@@ -188,10 +196,8 @@ class RewardLearner(abc.ABC):
         if self.reward_norm == "batch":
             r = (r - ref.mean()) / (ref.std() + 1e-8)
         elif self.reward_norm == "robust":
-            median = np.median(ref)
-            mad = np.median(np.abs(ref - median))
-            # More than half the batch alike (MAD 0): fall back to the std rather than divide by ~0.
-            r = (r - median) / ((1.4826 * mad if mad > 0 else ref.std()) + 1e-8)
+            median, scale = robust_center_scale(ref)
+            r = (r - median) / (scale + 1e-8)
         elif self.reward_norm == "running":
             if update_stats:
                 self.reward_stats.update(r)

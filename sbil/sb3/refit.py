@@ -18,6 +18,12 @@ from sbil.sb3.refit_process import RefitProcess, why_not_in_child
 from sbil.sb3.wrappers import LearnedRewardVecEnv, put_terminal_obs
 
 
+def newest_slots(pos: int, capacity: int, ages: np.ndarray) -> np.ndarray:
+    """Ring-buffer slots of the transitions ``ages`` steps older than the newest (age 0: the newest,
+    which sits just before ``pos``)."""
+    return (pos - 1 - np.asarray(ages)) % capacity
+
+
 class RewardRefitCallback(BaseCallback):
     """Gather the learner's transitions and refit the reward learner on a schedule.
 
@@ -225,7 +231,7 @@ class RewardRefitCallback(BaseCallback):
         self._add(*(np.asarray(a, np.float32 if k < 3 else bool).reshape(-1, *a.shape[2:]) for k, a in enumerate(record)))
         if self.refit_first_rollout and self.n_refits == 0:
             self.refit()
-        rewards = self._deferred.score(*record) if not self._windowed_norm() else self._score_with_window(*record)
+        rewards = self._deferred.score(*record, reference=self._window_reference())
         buffer = self.model.rollout_buffer
         # The buffer already holds 0 + gamma * V(terminal obs) on truncated steps: add, don't overwrite.
         buffer.rewards += rewards
@@ -233,19 +239,15 @@ class RewardRefitCallback(BaseCallback):
         self._learned_sum += float(rewards.sum())
         self._learned_count += rewards.size
 
-    def _windowed_norm(self) -> bool:
-        return self.norm_window > 0 and isinstance(self.reward, RewardLearner) and self.reward.reward_norm in BATCH_NORMS
-
-    def _score_with_window(self, obs: np.ndarray, acts: np.ndarray, next_obs: np.ndarray, dones: np.ndarray) -> np.ndarray:
-        """The rollout's rewards, normalised with statistics of the newest ``norm_window`` transitions."""
-        n_steps, n_envs = dones.shape
-        flat = [a.reshape(n_steps * n_envs, *a.shape[2:]) for a in (obs, acts, next_obs)] + [dones.reshape(-1)]
-        raw = self.reward.raw_reward(*self.reward.check_batch(*flat))
+    def _window_reference(self) -> Optional[tuple[np.ndarray, ...]]:
+        """With ``norm_window``: a random sample of the newest ``norm_window`` transitions (the
+        rollout included), whose rewards set the rollout's normalisation; else None (the rollout's own)."""
+        if not (self.norm_window > 0 and isinstance(self.reward, RewardLearner) and self.reward.reward_norm in BATCH_NORMS):
+            return None
         window = min(self.norm_window, self.size)
         picks = self.norm_rng.choice(window, size=min(window, self.NORM_SAMPLE), replace=False)
-        idx = (self.pos - 1 - picks) % self.buffer_size  # the newest transitions sit just before pos
-        reference = self.reward.raw_reward(*self.reward.check_batch(*(self.data[k][idx] for k in ("obs", "acts", "next_obs", "dones"))))
-        return self.reward.normalize(raw, reference=reference).reshape(n_steps, n_envs)
+        idx = newest_slots(self.pos, self.buffer_size, picks)
+        return tuple(self.data[k][idx] for k in ("obs", "acts", "next_obs", "dones"))
 
     def _allocate(self, obs_shape: tuple[int, ...], act_shape: tuple[int, ...]) -> None:
         n = self.buffer_size

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
@@ -12,6 +12,7 @@ from sbil.errors import SbilError
 from sbil.rewards.base import RewardLearner
 
 RewardFn = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+Transitions = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # (obs, acts, next_obs, dones), flat
 
 
 def put_terminal_obs(next_obs: np.ndarray, dones: np.ndarray, infos: list) -> None:
@@ -129,11 +130,26 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         self.n_recorded = 0
         return record  # type: ignore[return-value]
 
-    def score(self, obs: np.ndarray, acts: np.ndarray, next_obs: np.ndarray, dones: np.ndarray) -> np.ndarray:
-        """Learned rewards for ``(n_steps, n_envs, ...)`` arrays, shape ``(n_steps, n_envs)``, checked finite."""
+    def score(
+        self, obs: np.ndarray, acts: np.ndarray, next_obs: np.ndarray, dones: np.ndarray, reference: Optional[Transitions] = None
+    ) -> np.ndarray:
+        """Learned rewards for ``(n_steps, n_envs, ...)`` arrays, shape ``(n_steps, n_envs)``, checked finite.
+
+        :param reference: flat ``(obs, acts, next_obs, dones)`` whose raw rewards set the
+            normalisation's statistics instead of these transitions' own (a batch normalisation of a
+            :class:`~sbil.rewards.RewardLearner`; see ``RewardRefitCallback(norm_window=...)``).
+        """
         n_steps, n_envs = dones.shape
-        flat = [a.reshape(n_steps * n_envs, *a.shape[2:]) for a in (obs, acts, next_obs)]
-        rewards = np.asarray(self.reward_fn(*flat, dones.reshape(-1)), dtype=np.float32).reshape(-1)
+        flat = [a.reshape(n_steps * n_envs, *a.shape[2:]) for a in (obs, acts, next_obs)] + [dones.reshape(-1)]
+        if reference is None:
+            rewards = self.reward_fn(*flat)
+        else:
+            if not isinstance(self.reward_fn, RewardLearner):
+                raise SbilError(f"A normalisation reference needs a RewardLearner; this wrapper's reward is a {type(self.reward_fn).__name__}.")
+            learner = self.reward_fn
+            rewards = learner.normalize(learner.raw_reward(*learner.check_batch(*flat)),
+                                        reference=learner.raw_reward(*learner.check_batch(*reference)))
+        rewards = np.asarray(rewards, dtype=np.float32).reshape(-1)
         if rewards.shape != (n_steps * n_envs,) or not np.all(np.isfinite(rewards)):
             raise SbilError(
                 f"Env steps up to {self.steps}: the learned reward returned shape {rewards.shape} with values {rewards[:4]}; "
