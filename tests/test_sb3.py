@@ -409,3 +409,30 @@ def test_norm_window_takes_the_normalisation_from_recent_transitions_not_the_rol
     assert not np.allclose(scored[-1].reshape(-1), alone, atol=1e-2)
     with pytest.raises(SbilError, match="norm_window"):
         RewardRefitCallback(reward, norm_window=-1)
+
+
+def test_wrapper_snapshot_continues_mid_episode_and_mid_rollout_exactly():
+    """The wrapper declares its state (snapshot_state): restored mid-episode, in deferred mode, the
+    next steps record and return exactly what they would have without the interruption."""
+    from sbil.sb3.envstate import get_vec_env_state, set_vec_env_state
+    from sbil.sb3.vec_env import make_vec_env as sbil_make_vec_env
+
+    def steps(env, n):
+        rng = np.random.default_rng(1)
+        return [env.step(rng.uniform(-2, 2, (2, 1)).astype(np.float32))[:3] for _ in range(n)]
+
+    venv = sbil_make_vec_env("Pendulum-v1", 2, seed=0)
+    env = LearnedRewardVecEnv(venv, ObsSum(venv.observation_space, venv.action_space, reward_norm="none"))
+    env.reset()
+    steps(env, 37)
+    env.defer = True
+    steps(env, 5)
+    state = get_vec_env_state(env)
+    after = steps(env, 20), env.pop_rollout()
+    assert set_vec_env_state(env, state) and env.n_recorded == 5
+    again = steps(env, 20), env.pop_rollout()
+    for (a, b) in zip(after[0], again[0]):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+    for x, y in zip(after[1], again[1]):
+        np.testing.assert_array_equal(x, y)

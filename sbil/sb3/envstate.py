@@ -4,7 +4,9 @@ A checkpoint that restores only the policy and buffers continues from a freshly 
 module also restores where every env copy was: MuJoCo's full integration state (``mj_getState``),
 each wrapper's bookkeeping (``TimeLimit`` step count, ``Monitor`` episode sums, ...), classic-control
 state arrays, and every RNG. With it, a run killed and resumed ends with the same numbers as an
-uninterrupted one. Only plain data is captured. Envs in subprocesses (``SubprocVecEnv``) are
+uninterrupted one. Only plain data is captured: a layer with ``snapshot_state()`` / ``restore_state()``
+(sbil's :class:`~sbil.sb3.wrappers.LearnedRewardVecEnv`) declares its own; of any other layer, its
+plain-data attributes (numbers, strings, arrays, lists and dicts of them, ``RunningMeanStd``). Envs in subprocesses (``SubprocVecEnv``) are
 reached through :class:`SnapshotWrapper`, which :func:`sbil.sb3.vec_env.make_vec_env` puts on every copy.
 """
 
@@ -33,10 +35,18 @@ def _is_plain(value: Any) -> bool:
 
 
 def _plain_attrs(obj: Any) -> dict[str, Any]:
+    # A layer that declares its state (sbil's own wrappers do) is taken at its word; any other
+    # (gymnasium's and SB3's wrappers, the envs themselves) by its plain-data attributes, which is
+    # where they keep step counters, episode sums and running statistics.
+    if hasattr(obj, "snapshot_state"):
+        return copy.deepcopy(obj.snapshot_state())
     return {k: copy.deepcopy(v) for k, v in vars(obj).items() if k not in _SKIP and _is_plain(v)}
 
 
 def _restore_attrs(obj: Any, attrs: dict[str, Any]) -> None:
+    if hasattr(obj, "restore_state"):
+        obj.restore_state(copy.deepcopy(attrs))
+        return
     for key, value in attrs.items():
         setattr(obj, key, copy.deepcopy(value))
 

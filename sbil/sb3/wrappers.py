@@ -66,6 +66,19 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         self.n_recorded = 0
         self._zeros = np.zeros(self.num_envs, np.float32)
 
+    #: what a checkpoint must hold to continue mid-episode (see :mod:`sbil.sb3.envstate`)
+    STATE = ("_last_obs", "_actions", "_learned_returns", "_lengths", "steps", "defer", "_record", "n_recorded")
+
+    def snapshot_state(self) -> dict:
+        """The wrapper's live state for exact resume: the step it is in, the learned returns so far,
+        the deferred rollout recorded so far."""
+        return {key: getattr(self, key) for key in self.STATE}
+
+    def restore_state(self, state: dict) -> None:
+        for key in self.STATE:
+            if key in state:  # checkpoints keep every plain attribute; the rest are set by __init__
+                setattr(self, key, state[key])
+
     def reset(self) -> VecEnvObs:
         obs = self.venv.reset()
         self._check_finite(obs, "reset observation")
