@@ -97,7 +97,7 @@ def rollout_normalisation(reward, data: dict, pos: int, rollout: int, n_rollouts
         idx = (pos - (back + 1) * rollout + np.arange(rollout)) % n
         raw = reward.raw_reward(data["obs"][idx], data["acts"][idx], data["next_obs"][idx], data["dones"][idx])
         median, scale = robust_center_scale(raw)
-        z, z_expert = (raw - median) / scale, (expert_raw - median) / scale
+        z, z_expert = (raw - median) / (scale + 1e-8), (expert_raw - median) / (scale + 1e-8)
         rows.append({"rollouts_back": back, "raw_p10": float(np.quantile(raw, 0.1)), "raw_p50": median, "raw_p90": float(np.quantile(raw, 0.9)),
                      "scale": scale, "at_floor": float(np.mean(z <= floor)), "at_clip": float(np.mean(z >= clip)),
                      "z_p90": float(np.quantile(z, 0.9)), "expert_z_p50": float(np.median(z_expert))})

@@ -81,6 +81,7 @@ def cruising_speed(model: PPO) -> float:
     return float(np.mean(speeds[10:]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("processing, walks", [
     ({}, True),  # the defaults: robust, clipped to [0, 3]
     ({"reward_norm": "running", "reward_clip": None, "reward_floor": None}, False),  # the old default: unbounded below

@@ -411,28 +411,46 @@ def test_norm_window_takes_the_normalisation_from_recent_transitions_not_the_rol
         RewardRefitCallback(reward, norm_window=-1)
 
 
-def test_wrapper_snapshot_continues_mid_episode_and_mid_rollout_exactly():
-    """The wrapper declares its state (snapshot_state): restored mid-episode, in deferred mode, the
-    next steps record and return exactly what they would have without the interruption."""
+@pytest.mark.parametrize("deferred", [False, True])
+def test_wrapper_snapshot_continues_mid_episode_exactly_under_vecnormalize(deferred):
+    """The wrapper declares its state (snapshot_state), VecNormalize above it keeps its own (its
+    statistics): restored into a freshly built stack mid-episode (and mid-rollout when deferred),
+    the next steps return, record and report exactly what the original stack does."""
+    from stable_baselines3.common.vec_env import VecNormalize
+
     from sbil.sb3.envstate import get_vec_env_state, set_vec_env_state
     from sbil.sb3.vec_env import make_vec_env as sbil_make_vec_env
 
-    def steps(env, n):
-        rng = np.random.default_rng(1)
-        return [env.step(rng.uniform(-2, 2, (2, 1)).astype(np.float32))[:3] for _ in range(n)]
+    def stack():
+        venv = sbil_make_vec_env("Pendulum-v1", 2, seed=0)
+        wrapper = LearnedRewardVecEnv(venv, ObsSum(venv.observation_space, venv.action_space, reward_norm="none"))
+        return VecNormalize(wrapper, norm_obs=True, norm_reward=False), wrapper
 
-    venv = sbil_make_vec_env("Pendulum-v1", 2, seed=0)
-    env = LearnedRewardVecEnv(venv, ObsSum(venv.observation_space, venv.action_space, reward_norm="none"))
+    def steps(env, n, seed):
+        rng = np.random.default_rng(seed)
+        out = []
+        for _ in range(n):
+            obs, rew, done, infos = env.step(rng.uniform(-2, 2, (2, 1)).astype(np.float32))
+            out.append((obs, rew, done, [info.get("learned_episode") for info in infos]))
+        return out
+
+    env, wrapper = stack()
     env.reset()
-    steps(env, 37)
-    env.defer = True
-    steps(env, 5)
+    wrapper.defer = deferred
+    steps(env, 150, seed=0)  # Pendulum episodes are 200 steps: the next 100 cross an episode end
     state = get_vec_env_state(env)
-    after = steps(env, 20), env.pop_rollout()
-    assert set_vec_env_state(env, state) and env.n_recorded == 5
-    again = steps(env, 20), env.pop_rollout()
-    for (a, b) in zip(after[0], again[0]):
-        for x, y in zip(a, b):
+    after, record = steps(env, 100, seed=1), wrapper.pop_rollout()
+    fresh, fresh_wrapper = stack()
+    fresh.reset()
+    assert set_vec_env_state(fresh, state)
+    assert fresh.obs_rms.count == pytest.approx(env.obs_rms.count - 200)  # 100 steps of 2 envs ago
+    again, fresh_record = steps(fresh, 100, seed=1), fresh_wrapper.pop_rollout()
+    for a, b in zip(after, again):
+        for x, y in zip(a[:3], b[:3]):
             np.testing.assert_array_equal(x, y)
-    for x, y in zip(after[1], again[1]):
-        np.testing.assert_array_equal(x, y)
+        assert a[3] == b[3]
+    if deferred:
+        for x, y in zip(record, fresh_record):
+            np.testing.assert_array_equal(x, y)
+    else:
+        assert any(e is not None for a in after for e in a[3])  # an episode ended, its learned return reported

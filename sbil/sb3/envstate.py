@@ -38,13 +38,15 @@ def _plain_attrs(obj: Any) -> dict[str, Any]:
     # A layer that declares its state (sbil's own wrappers do) is taken at its word; any other
     # (gymnasium's and SB3's wrappers, the envs themselves) by its plain-data attributes, which is
     # where they keep step counters, episode sums and running statistics.
-    if hasattr(obj, "snapshot_state"):
+    # Looked up on the class: SB3's VecEnvWrapper forwards unknown attributes to the env below, so
+    # a VecNormalize above LearnedRewardVecEnv would otherwise answer with the wrapper's method.
+    if hasattr(type(obj), "snapshot_state"):
         return copy.deepcopy(obj.snapshot_state())
     return {k: copy.deepcopy(v) for k, v in vars(obj).items() if k not in _SKIP and _is_plain(v)}
 
 
 def _restore_attrs(obj: Any, attrs: dict[str, Any]) -> None:
-    if hasattr(obj, "restore_state"):
+    if hasattr(type(obj), "restore_state"):
         obj.restore_state(copy.deepcopy(attrs))
         return
     for key, value in attrs.items():
