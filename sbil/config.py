@@ -71,6 +71,8 @@ class RewardConfig:
     #: a state worse than the batch's median is worth 0, not a penalty that dwarfs the rest (without it PPO
     #: parked Hopper standing still: results/ablation/)
     reward_floor: Any = "auto"
+    #: robust only: the quantile of each batch's rewards to centre on (auto: the median); with the floor at 0, the share that earns nothing
+    reward_center: Any = "auto"
     refit_every: int = 1000  #: env steps between learner-net refits (off-policy; on-policy: every rollout)
     buffer_size: int = 200_000  #: learner transitions kept for refits
     samples_per_refit: int = 100_000  #: learner transitions per refit
@@ -177,6 +179,8 @@ def validate(cfg: DictConfig) -> None:
         ("reward.reward_norm", cfg.reward.reward_norm in ("auto", *REWARD_NORMS), ", ".join(("auto", *REWARD_NORMS))),
         ("reward.reward_clip", cfg.reward.reward_clip in ("auto", None) or _positive(cfg.reward.reward_clip), "auto, null or a positive number"),
         ("reward.reward_floor", cfg.reward.reward_floor in ("auto", None) or _number(cfg.reward.reward_floor), "auto, null or a number"),
+        ("reward.reward_center", cfg.reward.reward_center == "auto" or (_number(cfg.reward.reward_center) and 0 < cfg.reward.reward_center < 1),
+         "auto or a quantile in (0, 1)"),
         ("reward.relabel", cfg.reward.relabel in ("every_batch", "cached"), "every_batch or cached"),
         ("reward.refit_in_process", str(cfg.reward.refit_in_process).lower() in ("auto", "true", "false"), "auto, true or false"),
         ("reward.refit_every", cfg.reward.refit_every >= 1, ">= 1"),
@@ -207,9 +211,9 @@ def _positive(value: Any) -> bool:
 
 
 def reward_processing(cfg: DictConfig) -> dict[str, Any]:
-    """``reward.reward_norm`` / ``reward_clip`` / ``reward_floor`` as learner kwargs; ``auto`` ones are
+    """``reward.reward_norm`` / ``reward_clip`` / ``reward_floor`` / ``reward_center`` as learner kwargs; ``auto`` ones are
     left out, so that each learner's own defaults apply."""
-    keys = ("reward_norm", "reward_clip", "reward_floor")
+    keys = ("reward_norm", "reward_clip", "reward_floor", "reward_center")
     return {k: cfg.reward[k] for k in keys if not (isinstance(cfg.reward[k], str) and cfg.reward[k] == "auto")}
 
 

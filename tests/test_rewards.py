@@ -352,3 +352,30 @@ def test_fidelity_tells_a_faithful_estimator_from_a_noisy_one(box2):
     assert rho[128] > rho[1] + 0.1 and 0.5 < ceiling <= 1.0
     with pytest.raises(SbilError, match="state-only"):
         state_inputs(SmilingReward(*box2, use_action=True), {"x": np.zeros((2, 2), np.float32)})
+
+
+def test_reward_center_moves_the_robust_centre_to_a_quantile(box2):
+    """reward_center=q: the batch's q-quantile earns 0 (with the floor at 0, a share q earns
+    nothing); saved and loaded with the learner; refused where it means nothing."""
+    from sbil.rewards.base import robust_center_scale
+
+    obs_space, act_space = box2
+    r = np.random.default_rng(0).normal(size=1001)
+    reward = SmilingReward(obs_space, act_space, expert_grad_steps=10, reward_scale=1.0, reward_center=0.75)
+    out = reward.normalize(r)
+    assert np.mean(out == 0.0) == pytest.approx(0.75, abs=0.002)
+    centre, scale = robust_center_scale(r, 0.75)
+    np.testing.assert_allclose(out[r > centre], np.minimum((r[r > centre] - centre) / (scale + 1e-8), 3.0), rtol=1e-5)
+    assert robust_center_scale(r)[0] == np.median(r)
+    with pytest.raises(SbilError, match="quantile"):
+        SmilingReward(obs_space, act_space, reward_center=1.0)
+    with pytest.raises(SbilError, match="robust"):
+        SmilingReward(obs_space, act_space, reward_norm="batch", reward_center=0.75)
+
+
+def test_reward_center_survives_save_and_load(box2, tmp_path):
+    obs_space, act_space = box2
+    reward = SmilingReward(obs_space, act_space, expert_grad_steps=10, reward_center=0.75)
+    reward.fit_expert(toy_batch(0.0))
+    reward.save(tmp_path / "r.pt")
+    assert load_reward(tmp_path / "r.pt", device="cpu").reward_center == 0.75

@@ -46,11 +46,12 @@ class GailReward(RewardLearner):
         device: str | th.device = "auto",
         reward_clip: Optional[float] = None,
         reward_floor: Optional[float] = None,
+        reward_center: float = 0.5,
     ) -> None:
         from imitation.rewards.reward_nets import BasicRewardNet
         from imitation.util.networks import RunningNorm
 
-        super().__init__(observation_space, action_space, reward_norm, reward_scale, device, reward_clip, reward_floor)
+        super().__init__(observation_space, action_space, reward_norm, reward_scale, device, reward_clip, reward_floor, reward_center)
         self.use_action, self.lr, self.n_disc_updates, self.batch_size, self.seed = use_action, lr, n_disc_updates, batch_size, seed
         with th.random.fork_rng(devices=[]):
             th.manual_seed(seed)

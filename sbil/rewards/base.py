@@ -49,12 +49,14 @@ def check_spaces_match(expected: spaces.Box, actual: spaces.Space, what: str, fi
         raise SbilError(f"{what} space bounds differ from the ones the reward learner was built for. {fix}")
 
 
-def robust_center_scale(rewards: np.ndarray) -> tuple[float, float]:
-    """The ``robust`` normalisation's centre and scale: the median and 1.4826 MAD (the std, for
-    normal data), or the std when more than half the rewards are alike (MAD 0)."""
+def robust_center_scale(rewards: np.ndarray, center: float = 0.5) -> tuple[float, float]:
+    """The ``robust`` normalisation's centre and scale: the ``center`` quantile (0.5: the median)
+    and 1.4826 MAD (the std, for normal data), or the std when more than half the rewards are alike
+    (MAD 0)."""
     median = float(np.median(rewards))
     mad = float(np.median(np.abs(rewards - median)))
-    return median, 1.4826 * mad if mad > 0 else float(np.std(rewards))
+    centre = median if center == 0.5 else float(np.quantile(rewards, center))
+    return centre, 1.4826 * mad if mad > 0 else float(np.std(rewards))
 
 
 class RewardLearner(abc.ABC):
@@ -78,6 +80,8 @@ class RewardLearner(abc.ABC):
     :param reward_floor: if set, normalised rewards below it are raised to it (before scaling): a
         state far from both the expert's and the learner's is worth no less than this, as GAIL's
         ``-log(1 - D)`` is never below 0, instead of a penalty that dwarfs everything else.
+    :param reward_center: ``"robust"`` only: the quantile of the batch's rewards it centres on
+        (0.5: the median). With ``reward_floor=0``, the share of the batch that earns nothing.
     """
 
     def __init__(
@@ -89,6 +93,7 @@ class RewardLearner(abc.ABC):
         device: str | th.device = "auto",
         reward_clip: Optional[float] = None,
         reward_floor: Optional[float] = None,
+        reward_center: float = 0.5,
     ) -> None:
         if reward_norm not in REWARD_NORMS:
             raise SbilError(f"Unknown reward_norm {reward_norm!r}; valid: {', '.join(REWARD_NORMS)}.")
@@ -96,6 +101,11 @@ class RewardLearner(abc.ABC):
             raise SbilError(f"reward_clip={reward_clip!r} is invalid: it must be a positive number, or None for no clipping.")
         self.reward_clip = None if reward_clip is None else float(reward_clip)
         self.reward_floor = None if reward_floor is None else float(reward_floor)
+        if not 0.0 < reward_center < 1.0:
+            raise SbilError(f"reward_center={reward_center!r} is invalid: it must be a quantile in (0, 1) (0.5: the median).")
+        if reward_center != 0.5 and reward_norm != "robust":
+            raise SbilError(f"reward_center={reward_center} needs reward_norm='robust' (got {reward_norm!r}).")
+        self.reward_center = float(reward_center)
         if self.reward_floor is not None and self.reward_clip is not None and self.reward_floor >= self.reward_clip:
             raise SbilError(f"reward_floor={reward_floor} must lie below reward_clip={reward_clip}.")
         self._obs_summary = _space_summary(observation_space)
@@ -125,7 +135,10 @@ class RewardLearner(abc.ABC):
 
     def config(self) -> dict[str, Any]:
         """Constructor keyword arguments (JSON-serialisable) that rebuild this learner."""
-        return {"reward_norm": self.reward_norm, "reward_scale": self.reward_scale, "reward_clip": self.reward_clip, "reward_floor": self.reward_floor}
+        config = {"reward_norm": self.reward_norm, "reward_scale": self.reward_scale, "reward_clip": self.reward_clip, "reward_floor": self.reward_floor}
+        if self.reward_center != 0.5:  # files stay loadable by versions without it
+            config["reward_center"] = self.reward_center
+        return config
 
     @classmethod
     def config_from_file(cls, config: dict[str, Any]) -> dict[str, Any]:
@@ -196,8 +209,8 @@ class RewardLearner(abc.ABC):
         if self.reward_norm == "batch":
             r = (r - ref.mean()) / (ref.std() + 1e-8)
         elif self.reward_norm == "robust":
-            median, scale = robust_center_scale(ref)
-            r = (r - median) / (scale + 1e-8)
+            centre, scale = robust_center_scale(ref, self.reward_center)
+            r = (r - centre) / (scale + 1e-8)
         elif self.reward_norm == "running":
             if update_stats:
                 self.reward_stats.update(r)

@@ -149,7 +149,7 @@ class SmilingReward(RewardLearner):
         (``results/ablation/``). For scoring step by step use ``"running"`` (and no floor).
     :param reward_scale: multiplies the normalised reward (reference: 0.1).
     :param device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
-    :param reward_clip, reward_floor: see :class:`~sbil.rewards.base.RewardLearner`.
+    :param reward_clip, reward_floor, reward_center: see :class:`~sbil.rewards.base.RewardLearner`.
     :param kwargs: shortcuts for :class:`SmilingConfig` fields, e.g. ``use_action=True``.
     """
 
@@ -165,12 +165,13 @@ class SmilingReward(RewardLearner):
         device: str | th.device = "auto",
         reward_clip: Union[float, None, str] = "auto",
         reward_floor: Union[float, None, str] = "auto",
+        reward_center: float = 0.5,
         **kwargs: Any,
     ) -> None:
         robust = reward_norm == "robust"
         reward_clip = (3.0 if robust else None) if reward_clip == "auto" else reward_clip
         reward_floor = (0.0 if robust else None) if reward_floor == "auto" else reward_floor
-        super().__init__(observation_space, action_space, reward_norm, reward_scale, device, reward_clip, reward_floor)
+        super().__init__(observation_space, action_space, reward_norm, reward_scale, device, reward_clip, reward_floor, reward_center)
         fields = dataclasses.asdict(config) if isinstance(config, SmilingConfig) else dict(config or {})
         fields.update(kwargs)
         known = {f.name for f in dataclasses.fields(SmilingConfig)}
