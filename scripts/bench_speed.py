@@ -313,7 +313,7 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--out", type=Path, default=Path("results/speed"))
     args = parser.parse_args(argv)
     if args.quick:
-        args.ppo_steps, args.ppo_warmup, args.sac_steps, args.prefill, args.states = 2048, 1024, 300, 1000, 128
+        args.ppo_steps, args.ppo_warmup, args.sac_steps, args.prefill, args.states = 1024, 512, 150, 500, 64
     set_threads(args.threads)
     env_kwargs = {"terminate_when_unhealthy": False} if args.env.split("-")[0] in ("Hopper", "Walker2d", "Ant") else {}
     episodes = rollout_episodes(None, args.env, env_kwargs, 2 if args.quick else 5, seed=0)

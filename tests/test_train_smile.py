@@ -185,16 +185,15 @@ def _params(path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("algo", ["sac", "ppo", "sac_subprocess", "ppo_refit_in_process", "ppo_normalize_obs", "sac_true_reward"])
+@pytest.mark.parametrize("algo", ["sac", "ppo", "sac_subprocess", "ppo_refit_in_process_normalize_obs", "sac_true_reward"])
 def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, algo):
     extra = {
         "sac": [],
         "ppo": ["--config", "ppo", "algo.kwargs.n_steps=250", "env.n_envs=2", "total_timesteps=2000"],
         "sac_subprocess": ["env.subprocess=true", "env.n_envs=2"],  # env state snapshotted inside the workers
-        "ppo_refit_in_process": ["--config", "ppo", "algo.kwargs.n_steps=250", "env.n_envs=2", "total_timesteps=2000",
-                                 "reward.refit_in_process=true"],  # refits run in a child process
-        # VecNormalize's running statistics are part of the run's state
-        "ppo_normalize_obs": ["--config", "ppo", "algo.kwargs.n_steps=250", "env.n_envs=2", "total_timesteps=2000", "env.normalize_obs=true"],
+        # refits run in a child process; VecNormalize's running statistics are part of the run's state
+        "ppo_refit_in_process_normalize_obs": ["--config", "ppo", "algo.kwargs.n_steps=250", "env.n_envs=2", "total_timesteps=2000",
+                                               "reward.refit_in_process=true", "env.normalize_obs=true"],
         "sac_true_reward": ["reward.learner=true_reward"],  # the oracle: no reward learner in the run's state
     }[algo]
     whole, _ = run(tmp_path, *extra, name="whole")

@@ -86,7 +86,9 @@ def _run_smiling(spec: RunSpec) -> tuple[list[dict], int]:
         "seed": spec.seed,
         "threads": 1,
         "out_dir": str(Path(spec.run_dir) / "smile"),
-        "checkpoint_freq": max(r.total_timesteps // 10, 1),
+        # A tenth of the budget (a stopped sweep loses at most that), never more often than every 10k steps:
+        # a checkpoint holds the replay buffer, and tiny budgets would write one every few steps.
+        "checkpoint_freq": max(r.total_timesteps // 10, 10_000),
         "progress_bar": False,
         "verbose": 0,
     })
