@@ -35,7 +35,7 @@ from sbil.io import atomic_write, atomic_write_json
 from sbil.rewards import load_reward
 from sbil.rewards.base import robust_center_scale
 from sbil.rewards.fidelity import Estimator, fidelity, precise_rewards, split_half_ceiling, state_inputs
-from sbil.sb3.refit import newest_slots
+from sbil.sb3.transitions import newest_slots
 from sbil.sb3.rollouts import rollout_episodes
 
 #: the candidates whose narrow-set fidelity is measured

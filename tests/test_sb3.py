@@ -161,7 +161,7 @@ def test_added_transitions_feed_refits_and_stay_bounded():
     callback = RewardRefitCallback(reward, buffer_size=100, samples_per_refit=40)
     obs = np.random.default_rng(0).normal(size=(250, 3)).astype(np.float32)
     callback.add_transitions(obs, np.zeros((250, 1)), obs, np.zeros(250, bool))
-    assert callback.size == 100 and np.array_equal(callback.data["obs"][:50], obs[200:])  # the newest 100 kept
+    assert callback.size == 100 and np.array_equal(callback.ring.data["obs"][:50], obs[200:])  # the newest 100 kept
     model = SAC("MlpPolicy", venv, learning_starts=10, replay_buffer_class=RelabelingReplayBuffer, seed=0, device="cpu")
     callback.refit_every = 20
     model.learn(20, callback=callback)  # one refit, on a buffer that was full from the start
@@ -274,7 +274,7 @@ def test_refits_in_a_child_process_give_the_same_numbers():
         model.learn(384, callback=callback)
         assert callback.n_refits == 3 and callback._process is None  # all collected, child stopped
         model.learn(256, callback=callback, reset_num_timesteps=False)
-        assert callback.n_refits == 5 and callback.added == 150 + 640
+        assert callback.n_refits == 5 and callback.ring.added == 150 + 640
         finals.append((model.policy.state_dict(), reward.learner_net.state_dict(), reward.learner_optimizer.state_dict()["state"], reward.version))
     assert finals[0][3] == finals[1][3]
     finals = [f[:3] for f in finals]
@@ -364,8 +364,8 @@ def test_refit_data_are_raw_observations_under_vec_normalize():
     model.learn(300, callback=refit)
     stored = model.replay_buffer
     n = refit.size
-    np.testing.assert_allclose(refit.data["obs"][:n], stored.observations[:n, 0], rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(refit.data["next_obs"][:n], stored.next_observations[:n, 0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(refit.ring.data["obs"][:n], stored.observations[:n, 0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(refit.ring.data["next_obs"][:n], stored.next_observations[:n, 0], rtol=1e-5, atol=1e-6)
 
 
 def test_batch_normalisations_refuse_batches_too_small_to_normalise():
@@ -403,7 +403,7 @@ def test_norm_window_takes_the_normalisation_from_recent_transitions_not_the_rol
     assert len(scored) == 4
     # The last rollout was scored before the last refit (offset one lower), against the newest 512
     # transitions (that rollout and the one before it).
-    data, pos, n = callback.data, callback.pos, callback.buffer_size
+    data, pos, n = callback.ring.data, callback.ring.pos, callback.ring.capacity
     offset = reward.offset - 1.0
     ref = data["next_obs"][(pos - 1 - np.arange(512)) % n].sum(axis=1) + offset
     raw = data["next_obs"][(pos - 256 + np.arange(256)) % n].sum(axis=1) + offset

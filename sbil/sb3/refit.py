@@ -15,13 +15,8 @@ from sbil.errors import SbilError
 from sbil.rewards.base import BATCH_NORMS, RewardLearner
 from sbil.sb3.buffers import RelabelingReplayBuffer
 from sbil.sb3.refit_process import RefitProcess, why_not_in_child
+from sbil.sb3.transitions import TransitionRing, newest_slots
 from sbil.sb3.wrappers import LearnedRewardVecEnv, put_terminal_obs
-
-
-def newest_slots(pos: int, capacity: int, ages: np.ndarray) -> np.ndarray:
-    """Ring-buffer slots of the transitions ``ages`` steps older than the newest (age 0: the newest,
-    which sits just before ``pos``)."""
-    return (pos - 1 - np.asarray(ages)) % capacity
 
 
 class RewardRefitCallback(BaseCallback):
@@ -29,8 +24,9 @@ class RewardRefitCallback(BaseCallback):
 
     Works with stock SB3 algorithms: after every rollout for on-policy ones (PPO, A2C), every
     ``refit_every`` env steps for off-policy ones (SAC, TD3). Transitions go into a bounded ring
-    buffer (``buffer_size``), and each refit draws at most ``samples_per_refit`` of them, so the
-    cost of a refit does not grow with the length of the run. At training start it attaches the
+    (:attr:`ring`, a :class:`~sbil.sb3.transitions.TransitionRing` of ``buffer_size``), and each
+    refit draws at most ``samples_per_refit`` of them, so the cost of a refit does not grow with
+    the length of the run. At training start it attaches the
     reward learner to a :class:`~sbil.sb3.buffers.RelabelingReplayBuffer` that has none.
 
     Logs ``reward/*``: the learner's refit stats (score losses, DS-divergence estimate, refit time)
@@ -40,7 +36,7 @@ class RewardRefitCallback(BaseCallback):
     :param reward: the reward learner to refit.
     :param refit_every: env steps between refits for off-policy algorithms (reference: 1000);
         ignored for on-policy ones, which refit after every rollout.
-    :param buffer_size: learner transitions kept (reference: 200k).
+    :param buffer_size: learner transitions kept in :attr:`ring` (reference: 200k).
     :param samples_per_refit: transitions per refit (reference: 100k). Fewer make refits cheaper but
         the reward worse: with PPO on HalfCheetah, 8 rollouts' worth (32k) instead of 100k roughly
         halved the normalised score of the quick benchmark (two seeds each).
@@ -104,11 +100,8 @@ class RewardRefitCallback(BaseCallback):
         self._in_process = False  # what refit_in_process resolved to for this training run
         self._process: Any = None  # a RefitProcess, started when training starts
         self.rng = np.random.default_rng(seed)
-        self.pos = 0
-        self.full = False
-        self.added = 0  # transitions ever added (the child process mirrors the ring by it)
-        self._generation = 0  # changes whenever self.data is replaced
-        self.data: dict[str, np.ndarray] = {}
+        #: the learner transitions refits draw from
+        self.ring = TransitionRing(self.buffer_size)
         self.n_refits = 0
         self._on_policy = True
         self._last_refit_step = 0
@@ -125,8 +118,8 @@ class RewardRefitCallback(BaseCallback):
         buffer = getattr(self.model, "replay_buffer", None)
         if isinstance(buffer, RelabelingReplayBuffer) and buffer.reward_fn is None:
             buffer.reward_fn = self.reward
-        if not self.data:
-            self._allocate(self.model.observation_space.shape, self.model.action_space.shape)
+        if not self.ring.data:
+            self.ring.allocate(self.model.observation_space.shape, self.model.action_space.shape)
         self._last_refit_step = self.num_timesteps
         normalizer = self.model.get_vec_normalize_env()
         # The raw observation SB3's last one normalises (None before the env has been reset).
@@ -213,7 +206,7 @@ class RewardRefitCallback(BaseCallback):
             for i in np.flatnonzero(dones):
                 if infos[i].get("terminal_observation") is not None:
                     new_obs[i] = normalizer.unnormalize_obs(infos[i]["terminal_observation"])
-        self._add(np.asarray(obs, np.float32), acts, new_obs, np.asarray(dones, bool))
+        self.ring.add(np.asarray(obs, np.float32), acts, new_obs, np.asarray(dones, bool))
 
     def _on_rollout_end(self) -> None:
         if self._deferred is not None:
@@ -228,7 +221,7 @@ class RewardRefitCallback(BaseCallback):
         if record is None:
             return
         # The same transitions, in the same order, as gathering them step by step.
-        self._add(*(np.asarray(a, np.float32 if k < 3 else bool).reshape(-1, *a.shape[2:]) for k, a in enumerate(record)))
+        self.ring.add(*(a.reshape(-1, *a.shape[2:]) for a in record))
         if self.refit_first_rollout and self.n_refits == 0:
             self.refit()
         rewards = self._deferred.score(*record, reference=self._window_reference())
@@ -244,20 +237,9 @@ class RewardRefitCallback(BaseCallback):
         rollout included), whose rewards set the rollout's normalisation; else None (the rollout's own)."""
         if not (self.norm_window > 0 and isinstance(self.reward, RewardLearner) and self.reward.reward_norm in BATCH_NORMS):
             return None
-        window = min(self.norm_window, self.size)
+        window = min(self.norm_window, self.ring.size)
         picks = self.norm_rng.choice(window, size=min(window, self.NORM_SAMPLE), replace=False)
-        idx = newest_slots(self.pos, self.buffer_size, picks)
-        return tuple(self.data[k][idx] for k in ("obs", "acts", "next_obs", "dones"))
-
-    def _allocate(self, obs_shape: tuple[int, ...], act_shape: tuple[int, ...]) -> None:
-        n = self.buffer_size
-        self._generation += 1
-        self.data = {
-            "obs": np.zeros((n, *obs_shape), np.float32),
-            "acts": np.zeros((n, *act_shape), np.float32),
-            "next_obs": np.zeros((n, *obs_shape), np.float32),
-            "dones": np.zeros(n, bool),
-        }
+        return self.ring.batch(newest_slots(self.ring.pos, self.ring.capacity, picks))
 
     def add_transitions(self, obs: np.ndarray, acts: np.ndarray, next_obs: np.ndarray, dones: np.ndarray) -> None:
         """Add learner transitions gathered elsewhere (e.g. a replay buffer loaded from disk), so
@@ -265,32 +247,12 @@ class RewardRefitCallback(BaseCallback):
 
         :param obs: ``(n, *obs_shape)`` observations; ``acts``, ``next_obs`` and ``dones`` alike.
         """
-        obs, acts, next_obs, dones = (np.asarray(a) for a in (obs, acts, next_obs, dones))
-        if not (len(obs) == len(acts) == len(next_obs) == len(dones)):
-            raise SbilError(f"add_transitions: obs, acts, next_obs and dones differ in length ({len(obs)}, {len(acts)}, {len(next_obs)}, {len(dones)}).")
-        if not self.data:
-            self._allocate(obs.shape[1:], acts.shape[1:])
-        if obs.shape[1:] != self.data["obs"].shape[1:] or acts.shape[1:] != self.data["acts"].shape[1:]:
-            raise SbilError(f"add_transitions: got obs {obs.shape[1:]} / actions {acts.shape[1:]}, expected "
-                            f"{self.data['obs'].shape[1:]} / {self.data['acts'].shape[1:]}.")
-        for start in range(0, len(obs), self.buffer_size):  # more than buffer_size: the newest are kept
-            end = start + self.buffer_size
-            self._add(obs[start:end], acts[start:end], next_obs[start:end], dones[start:end])
-
-    def _add(self, obs: np.ndarray, acts: np.ndarray, next_obs: np.ndarray, dones: np.ndarray) -> None:
-        n = len(obs)
-        idx = (self.pos + np.arange(n)) % self.buffer_size
-        self.data["obs"][idx] = obs.reshape(n, *self.data["obs"].shape[1:])
-        self.data["acts"][idx] = acts.reshape(n, *self.data["acts"].shape[1:])
-        self.data["next_obs"][idx] = next_obs.reshape(n, *self.data["next_obs"].shape[1:])
-        self.data["dones"][idx] = dones
-        self.full = self.full or self.pos + n >= self.buffer_size
-        self.pos = int((self.pos + n) % self.buffer_size)
-        self.added += n
+        self.ring.extend(obs, acts, next_obs, dones)
 
     @property
     def size(self) -> int:
-        return self.buffer_size if self.full else self.pos
+        """Learner transitions held for refits."""
+        return self.ring.size
 
     def refit(self, background: bool = False) -> dict[str, float]:
         """Refit the reward learner on a sample of the gathered transitions, and log.
@@ -309,10 +271,11 @@ class RewardRefitCallback(BaseCallback):
         if background:
             if self._process is None:
                 self._process = self._start_process()
-            self._process.submit(self.reward, self.data, self.pos, self.added, self._generation, idx)
+            ring = self.ring
+            self._process.submit(self.reward, ring.data, ring.pos, ring.added, ring.generation, idx)
             return {}
         t0 = time.perf_counter()
-        stats = self.reward.update(*(self.data[k][idx] for k in ("obs", "acts", "next_obs", "dones")))
+        stats = self.reward.update(*self.ring.batch(idx))
         return self._log_refit(stats, time.perf_counter() - t0)
 
     @staticmethod
@@ -353,15 +316,15 @@ class RewardRefitCallback(BaseCallback):
         refit first, so that the reward learner saved beside it is complete)."""
         self.wait()
         return {
-            "pos": self.pos, "full": self.full, "n_refits": self.n_refits, "last_refit_step": self._last_refit_step,
-            "rng": self.rng.bit_generator.state, "norm_rng": self.norm_rng.bit_generator.state, "data": self.data,
+            **self.ring.state_dict(), "n_refits": self.n_refits, "last_refit_step": self._last_refit_step,
+            "rng": self.rng.bit_generator.state, "norm_rng": self.norm_rng.bit_generator.state,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.pos, self.full, self.n_refits = int(state["pos"]), bool(state["full"]), int(state["n_refits"])
+        self.ring.load_state_dict(state)
+        self.n_refits = int(state["n_refits"])
         self._last_refit_step = int(state["last_refit_step"])
         self.rng.bit_generator.state = state["rng"]
         if "norm_rng" in state:  # checkpoints from before norm_window lack it
             self.norm_rng.bit_generator.state = state["norm_rng"]
-        self.data = {k: np.asarray(v) for k, v in state["data"].items()}
-        self._generation += 1
+
