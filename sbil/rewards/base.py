@@ -55,6 +55,7 @@ def robust_center_scale(rewards: np.ndarray, center: float = 0.5) -> tuple[float
     (MAD 0)."""
     median = float(np.median(rewards))
     mad = float(np.median(np.abs(rewards - median)))
+    # The median itself at 0.5: np.quantile's interpolation may differ from it in the last bit.
     centre = median if center == 0.5 else float(np.quantile(rewards, center))
     return centre, 1.4826 * mad if mad > 0 else float(np.std(rewards))
 
@@ -154,16 +155,22 @@ class RewardLearner(abc.ABC):
         """Inverse of :meth:`_state`."""
 
     # ---- the public, shared part --------------------------------------------------------------
-    def __call__(self, obs: np.ndarray, acts: np.ndarray, next_obs: np.ndarray, dones: np.ndarray) -> np.ndarray:
+    def __call__(
+        self, obs: np.ndarray, acts: np.ndarray, next_obs: np.ndarray, dones: np.ndarray,
+        reference: Optional[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = None,
+    ) -> np.ndarray:
         """Normalised learned reward for a batch of transitions (imitation's ``RewardFn``).
 
         :param obs: ``(batch, *obs_shape)`` states before the step.
         :param acts: ``(batch, *act_shape)`` actions taken (env units, not rescaled).
         :param next_obs: ``(batch, *obs_shape)`` states after the step.
         :param dones: ``(batch,)`` episode-end flags.
+        :param reference: other transitions ``(obs, acts, next_obs, dones)`` whose raw rewards set a
+            batch normalisation's statistics instead of this batch's own (see :meth:`normalize`).
         :return: ``(batch,)`` float32 rewards.
         """
-        return self.normalize(self.raw_reward(*self.check_batch(obs, acts, next_obs, dones)))
+        raw = self.raw_reward(*self.check_batch(obs, acts, next_obs, dones))
+        return self.normalize(raw, reference=None if reference is None else self.raw_reward(*self.check_batch(*reference)))
 
     predict_reward = __call__
 

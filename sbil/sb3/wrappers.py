@@ -156,12 +156,10 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         flat = [a.reshape(n_steps * n_envs, *a.shape[2:]) for a in (obs, acts, next_obs)] + [dones.reshape(-1)]
         if reference is None:
             rewards = self.reward_fn(*flat)
+        elif isinstance(self.reward_fn, RewardLearner):
+            rewards = self.reward_fn(*flat, reference=reference)
         else:
-            if not isinstance(self.reward_fn, RewardLearner):
-                raise SbilError(f"A normalisation reference needs a RewardLearner; this wrapper's reward is a {type(self.reward_fn).__name__}.")
-            learner = self.reward_fn
-            rewards = learner.normalize(learner.raw_reward(*learner.check_batch(*flat)),
-                                        reference=learner.raw_reward(*learner.check_batch(*reference)))
+            raise SbilError(f"A normalisation reference needs a RewardLearner; this wrapper's reward is a {type(self.reward_fn).__name__}.")
         rewards = np.asarray(rewards, dtype=np.float32).reshape(-1)
         if rewards.shape != (n_steps * n_envs,) or not np.all(np.isfinite(rewards)):
             raise SbilError(
