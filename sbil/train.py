@@ -133,14 +133,12 @@ def train(cfg: DictConfig, resume: bool = False) -> dict[str, Any]:
         expert_return, random_return = reference_returns(cfg, demos, data_dir)
 
         # ---- reward learner: expert score net fit once (cached), or restored from the checkpoint -
-        if checkpoint is None:
-            reward = build_reward(cfg, train_env)
-            fit = {} if reward is None else reward.fit_expert(demos, cache_dir=cache_dir, progress_bar=cfg.progress_bar)
+        reward = build_reward(cfg, train_env) if checkpoint is None else None
+        if reward is not None:
+            fit = reward.fit_expert(demos, cache_dir=cache_dir, progress_bar=cfg.progress_bar)
             if verbose and "expert_loss" in fit:
                 print(f"expert score net: loss {fit['expert_loss']:.4f}{' (cached)' if fit['cached'] else ''}; {len(demos)} demo transitions")
-        elif cfg.reward.learner == "true_reward":
-            reward = None
-        else:
+        elif checkpoint is not None and cfg.reward.learner != "true_reward":
             reward = load_reward(checkpoint[0] / "reward.pt", device=cfg.device, env=train_env)
             if isinstance(reward, GailReward):
                 reward.fit_expert(demos)  # the demos are not part of the saved learner
@@ -149,12 +147,10 @@ def train(cfg: DictConfig, resume: bool = False) -> dict[str, Any]:
         algo_cls = get_algo(cfg.algo.name)
         off_policy = issubclass(algo_cls, OffPolicyAlgorithm)
         algo_kwargs = dict(OmegaConf.to_container(cfg.algo.kwargs))
-        if reward is None:
-            env = train_env
-        elif off_policy:
-            env = train_env  # rewards are relabeled at sampling time
+        env = train_env  # true_reward: the env's own reward
+        if reward is not None and off_policy:  # rewards are relabeled at sampling time
             algo_kwargs.update(replay_buffer_class=RelabelingReplayBuffer, replay_buffer_kwargs={"cached": cfg.reward.relabel == "cached"})
-        else:
+        elif reward is not None:
             env = LearnedRewardVecEnv(train_env, reward)
         if cfg.env.normalize_obs:
             # Above the reward wrapper: the reward learner scores raw observations, the policy sees normalised ones.

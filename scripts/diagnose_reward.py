@@ -94,7 +94,7 @@ def rollout_normalisation(reward, data: dict, pos: int, rollout: int, n_rollouts
     rows = []
     n = len(data["dones"])
     for back in range(n_rollouts):
-        idx = (pos - (back + 1) * rollout + np.arange(rollout)) % n
+        idx = newest_slots(pos, n, back * rollout + np.arange(rollout))
         raw = reward.raw_reward(data["obs"][idx], data["acts"][idx], data["next_obs"][idx], data["dones"][idx])
         median, scale = robust_center_scale(raw)
         z, z_expert = (raw - median) / (scale + 1e-8), (expert_raw - median) / (scale + 1e-8)
