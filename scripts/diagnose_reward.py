@@ -30,6 +30,7 @@ import torch as th
 
 from sbil.cli import run_main, set_threads
 from sbil.data import load_demos, read_manifest
+from sbil.envs import make_env
 from sbil.errors import SbilError
 from sbil.io import atomic_write, atomic_write_json
 from sbil.rewards import load_reward
@@ -75,14 +76,19 @@ def per_t_profile(reward, x: th.Tensor, grid: np.ndarray, n_eps: int, gen: th.Ge
     return rows
 
 
-def checkpoint_obs_normalizer(run_state: dict):
-    """The checkpoint policy's observation normalisation (VecNormalize statistics in the run state),
-    as a function of raw observations; None if the policy saw raw ones."""
+def checkpoint_obs_normalizer(run_state: dict, env_fn):
+    """The checkpoint policy's observation normalisation (SB3's VecNormalize with the run state's
+    statistics), as a function of raw observations; None if the policy saw raw ones.
+
+    :param env_fn: builds the task env (VecNormalize needs one; it is never stepped)."""
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
     for layer in (run_state.get("train_env") or {}).get("wrappers", []):
-        rms = layer.get("obs_rms")
-        if rms is not None and layer.get("norm_obs", False):
-            clip, eps = layer.get("clip_obs", 10.0), layer.get("epsilon", 1e-8)
-            return lambda obs: np.clip((obs - rms.mean) / np.sqrt(rms.var + eps), -clip, clip).astype(np.float32)
+        if layer.get("obs_rms") is not None and layer.get("norm_obs", False):
+            vec = VecNormalize(DummyVecEnv([env_fn]), norm_obs=True, norm_reward=False,
+                               clip_obs=layer.get("clip_obs", 10.0), epsilon=layer.get("epsilon", 1e-8))
+            vec.obs_rms = layer["obs_rms"]
+            return vec.normalize_obs
     return None
 
 
@@ -111,7 +117,6 @@ def policy_returns(args: argparse.Namespace, reward, entry: dict, normalizer=Non
     from stable_baselines3 import PPO, SAC
 
     from sbil.data import EXPERT_DATA_DIR
-    from sbil.envs import make_env
     from sbil.experts.policies import load_expert_policy
 
     policies = {"expert": load_expert_policy(EXPERT_DATA_DIR / entry["policy"], entry["algo"])}
@@ -194,7 +199,8 @@ def main(argv: Sequence[str]) -> int:
     for est in ESTIMATORS:
         out["fidelity"][est.label] = {name: r["spearman"] for name, r in fidelity(reward, narrow, precise, est, gen).items()}
     out["fidelity"]["ceiling: precise split-half"] = split_half_ceiling({name: precise[name] for name in narrow})
-    out["policies"] = policy_returns(args, reward, entry, checkpoint_obs_normalizer(state.get("run") or {}))
+    out["policies"] = policy_returns(args, reward, entry, checkpoint_obs_normalizer(
+        state.get("run") or {}, lambda: make_env(entry["env_id"], entry["env_kwargs"])))
     expert_raw = reward.raw_reward(sets["expert"], np.zeros((len(sets["expert"]), *reward.action_space.shape), np.float32), sets["expert"],
                                    np.zeros(len(sets["expert"]), bool))
     out["normalisation"] = rollout_normalisation(reward, data, pos, args.rollout, 4, expert_raw)
