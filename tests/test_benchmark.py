@@ -170,3 +170,70 @@ def test_a_recipe_that_normalizes_observations_runs_every_env_step_algorithm(tmp
     runs = results(out)
     assert {k: r["status"] for k, r in runs.items()} == {f"pendulum/{a}/seed0": "ok" for a in ("rl", "gail_so", "smiling", "bc")}
     assert (out / "runs/pendulum/smiling/seed0/smile/vecnormalize.pkl").is_file()
+
+
+ADVERSARIAL = """
+profiles:
+  g:
+    algos: [gail_so]
+    seeds: [0]
+    tasks:
+      pendulum: {recipe}
+"""
+RECIPES = {
+    # six rounds of 128 steps, a checkpoint after each but the last; the policy on normalised observations
+    "ppo": "{algo: ppo, n_envs: 2, normalize_obs: true, algo_kwargs: {n_steps: 64, batch_size: 64, n_epochs: 2}, total_timesteps: 768, "
+           "eval_freq: 256, n_eval_episodes: 1, demo_episodes: 2, checkpoint_freq: 128}",
+    # the generator's replay buffer and entropy coefficient are part of the state
+    "sac": "{algo: sac, algo_kwargs: {learning_starts: 100, batch_size: 64, policy_kwargs: {net_arch: [32, 32]}}, gail_round_steps: 100, "
+           "total_timesteps: 500, eval_freq: 250, n_eval_episodes: 1, demo_episodes: 2, checkpoint_freq: 100}",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("learner", sorted(RECIPES))
+def test_an_adversarial_run_killed_mid_run_resumes_to_the_same_numbers(tmp_path, learner):
+    """imitation's GAIL has no checkpoints of its own: the benchmark's round loop saves them, and a
+    run SIGKILLed after its first one continues where it stopped and ends as an uninterrupted run."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from stable_baselines3.common.save_util import load_from_zip_file
+
+    from conftest import ROOT
+    from sbil.checkpoint import list_checkpoints
+
+    profile = tmp_path / "p.yaml"
+    profile.write_text(ADVERSARIAL.format(recipe=RECIPES[learner]))
+
+    def command(out):
+        return [sys.executable, str(ROOT / "scripts" / "benchmark.py"), f"profile={profile}:g", f"out={out}", "workers=1", "progress_bar=false"]
+
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    subprocess.run(command(whole), check=True, capture_output=True)
+    proc = subprocess.Popen(command(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoints = killed / "runs/pendulum/gail_so/seed0/checkpoints"
+    deadline = time.time() + 180
+    while time.time() < deadline and proc.poll() is None and not list_checkpoints(checkpoints):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert not (killed / "runs/pendulum/gail_so/seed0/result.json").exists()
+    subprocess.run(command(killed), check=True, capture_output=True)
+
+    def curve(out):
+        rows = (out / "runs/pendulum/gail_so/seed0/evals.csv").read_text().splitlines()
+        return [line.rsplit(",", 1)[0] for line in rows]  # wall_time aside
+
+    def last_policy(out):
+        newest = list_checkpoints(out / "runs/pendulum/gail_so/seed0/checkpoints")[-1]
+        return newest.name, load_from_zip_file(newest / "model.zip")[1]["policy"]
+
+    assert results(killed)["pendulum/gail_so/seed0"]["status"] == "ok"
+    assert curve(killed) == curve(whole) and len(curve(whole)) >= 3
+    (name_k, policy_k), (name_w, policy_w) = last_policy(killed), last_policy(whole)
+    assert name_k == name_w
+    assert all(np.array_equal(policy_k[k].numpy(), policy_w[k].numpy()) for k in policy_w)

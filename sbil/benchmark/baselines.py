@@ -4,14 +4,19 @@ learner and evaluation. This module is the one place where ``imitation`` needs g
 
 from __future__ import annotations
 
-from typing import Any
+import pickle
+import signal
+from pathlib import Path
+from typing import Any, Optional
 
 import numpy as np
 import torch as th
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
+from sbil.checkpoint import latest_checkpoint, save_checkpoint
 from sbil.data import Demos, check_demos_env
+from sbil.io import PathLike
 from sbil.sb3.vec_env import normalize_obs as normalize_obs_env
 from sbil.errors import SbilError
 
@@ -77,7 +82,187 @@ def make_adversarial_trainer(
         # Above imitation's reward wrapper, whose buffering layer keeps raw observations for the discriminator.
         trainer.venv_train = normalize_obs_env(trainer.venv_wrapped)
         trainer.gen_algo.set_env(trainer.venv_train)
+    _seed_demo_order(trainer, seed)
     return trainer
+
+
+class _CountingIterator:
+    """An iterator that counts what it hands out (the expert batches drawn so far)."""
+
+    def __init__(self, it: Any) -> None:
+        self.it, self.n = it, 0
+
+    def __iter__(self) -> "_CountingIterator":
+        return self
+
+    def __next__(self) -> Any:
+        self.n += 1
+        return next(self.it)
+
+
+def _seed_demo_order(trainer: Any, seed: int, skip: int = 0) -> None:
+    """Draw the expert batches' order from a generator of their own, seeded, and count them.
+
+    imitation's demo loader shuffles with torch's global RNG at every pass over the demos, at
+    points a checkpoint cannot replay; with its own generator the order is a function of the seed
+    alone, so a resumed run rebuilds it and skips the ``skip`` batches already drawn.
+    """
+    from imitation.util import util
+
+    loader = trainer._demo_data_loader
+    generator = th.Generator().manual_seed(seed)
+    loader.generator = generator  # the per-pass seed of its workers
+    loader.sampler.generator = generator  # the per-pass shuffle
+    it = _CountingIterator(util.endless_iter(loader))
+    for _ in range(skip):
+        next(it)
+    trainer._endless_expert_iterator = it
+
+
+# ---- imitation's round loop, checkpointed ----------------------------------------------------
+
+
+def _adversarial_state(trainer: Any, evaluator: Any, eval_env: Any, rounds_done: int) -> dict[str, Any]:
+    from sbil.sb3.envstate import get_run_state
+
+    learner = trainer.gen_algo
+    return {
+        "rounds_done": rounds_done,
+        "global_step": trainer._global_step,
+        "disc_step": trainer._disc_step,
+        "reward_net": trainer._reward_net.state_dict(),
+        "disc_opt": trainer._disc_opt.state_dict(),
+        "gen_replay": trainer._gen_replay_buffer,
+        "demo_batches": trainer._endless_expert_iterator.n,
+        # Partial episodes and episode returns that imitation's wrappers keep as objects, not plain data.
+        "traj_accum": trainer.venv_buffering._traj_accum,
+        "episode_rewards": trainer.venv_wrapped.episode_rewards,
+        "learner": {k: getattr(learner, k) for k in ("num_timesteps", "_n_updates", "_episode_num", "ep_info_buffer", "ep_success_buffer")},
+        "evaluator": evaluator.state_dict(),
+        "run": get_run_state(learner, eval_env),
+    }
+
+
+def _save_adversarial(checkpoint_dir: Path, trainer: Any, evaluator: Any, eval_env: Any, rounds_done: int) -> None:
+    learner = trainer.gen_algo
+    state = _adversarial_state(trainer, evaluator, eval_env, rounds_done)
+
+    def write_state(path: Path) -> None:
+        with open(path, "wb") as f:
+            pickle.dump(state, f)
+
+    writers = {"model.zip": learner.save, "state.pkl": write_state}
+    if getattr(learner, "replay_buffer", None) is not None:
+        writers["replay_buffer.pkl"] = learner.save_replay_buffer
+    save_checkpoint(checkpoint_dir, learner.num_timesteps, writers, meta={"rounds_done": rounds_done})
+
+
+def _restore_adversarial(path: Path, trainer: Any, evaluator: Any, eval_env: Any, seed: int) -> int:
+    """Load a checkpoint of :func:`train_adversarial` into a freshly built trainer; returns the rounds done."""
+    from stable_baselines3.common.save_util import load_from_zip_file
+    from stable_baselines3.common.utils import get_device
+
+    from sbil.sb3.envstate import set_run_envs, set_run_rngs
+
+    learner = trainer.gen_algo
+    with open(path / "state.pkl", "rb") as f:
+        state = pickle.load(f)
+    _, params, variables = load_from_zip_file(path / "model.zip", device=get_device(learner.device))
+    learner.set_parameters(params, exact_match=True, device=learner.device)
+    for name, value in (variables or {}).items():  # SAC's log_ent_coef: in place, its optimizer holds it
+        getattr(learner, name).data.copy_(value.data)
+    if (path / "replay_buffer.pkl").is_file():
+        learner.load_replay_buffer(path / "replay_buffer.pkl")
+    for key, value in state["learner"].items():
+        setattr(learner, key, value)
+    if not set_run_envs(learner, eval_env, state["run"]):
+        raise SbilError(f"Checkpoint {path}: the envs' state could not be restored, so the run would not continue exactly.")
+    trainer._reward_net.load_state_dict(state["reward_net"])
+    trainer._disc_opt.load_state_dict(state["disc_opt"])
+    trainer._gen_replay_buffer = state["gen_replay"]
+    trainer.venv_buffering._traj_accum = state["traj_accum"]
+    trainer.venv_wrapped.episode_rewards = state["episode_rewards"]
+    trainer._global_step, trainer._disc_step = state["global_step"], state["disc_step"]
+    _seed_demo_order(trainer, seed, skip=state["demo_batches"])
+    evaluator.load_state_dict(state["evaluator"])
+    set_run_rngs(learner, state["run"])  # last: nothing after it may draw
+    return int(state["rounds_done"])
+
+
+class _StopFlag:
+    """Within it, SIGINT and SIGTERM only raise a flag (the loop saves, then stops)."""
+
+    def __init__(self) -> None:
+        self.signal: Optional[str] = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "_StopFlag":
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.signal = signal.Signals(signum).name
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def train_adversarial(
+    trainer: Any,
+    total_timesteps: int,
+    evaluator: Any,
+    eval_env: VecEnv,
+    seed: int = 0,
+    checkpoint_dir: Optional[PathLike] = None,
+    checkpoint_freq: int = 0,
+) -> Optional[str]:
+    """imitation's training rounds (``train_gen``, then ``n_disc_updates_per_round`` x ``train_disc``,
+    as ``trainer.train`` runs them), with checkpoints between rounds and exact resume.
+
+    imitation's own ``train`` keeps nothing on disk, so a stopped run starts over. Here a
+    checkpoint every ``checkpoint_freq`` env steps holds the generator (policy, optimiser, replay
+    buffer), the discriminator and its optimiser, imitation's sample buffers and partial episodes,
+    both envs' state and every RNG; a run that finds one in ``checkpoint_dir`` continues from it
+    and ends with the same numbers as an uninterrupted run. SIGINT and SIGTERM stop it at the end
+    of the round, after a checkpoint.
+
+    :param trainer: from :func:`make_adversarial_trainer` (with the same ``seed``).
+    :param evaluator: the :class:`sbil.sb3.EvalCallback` among ``trainer.gen_callback``; its curve is checkpointed.
+    :param eval_env: the evaluator's env (its state is checkpointed).
+    :return: the signal (``"SIGTERM"``, ``"SIGINT"``) that stopped the run after a checkpoint, or None.
+    """
+    from imitation.util import networks
+
+    rounds = total_timesteps // trainer.gen_train_timesteps
+    if rounds < 1:
+        raise SbilError(f"total_timesteps={total_timesteps} is less than one round of {trainer.gen_train_timesteps} env steps.")
+    checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    found = latest_checkpoint(checkpoint_dir) if checkpoint_dir is not None else None
+    done = _restore_adversarial(found[0], trainer, evaluator, eval_env, seed) if found else 0
+    learner = trainer.gen_algo
+    last_save = learner.num_timesteps
+    with _StopFlag() as stop:
+        for r in range(done, rounds):
+            trainer.train_gen(trainer.gen_train_timesteps)
+            for _ in range(trainer.n_disc_updates_per_round):
+                with networks.training(trainer.reward_train):
+                    trainer.train_disc()
+            trainer.logger.dump(trainer._global_step)
+            if checkpoint_dir is None or r + 1 == rounds:
+                continue
+            # At multiples of checkpoint_freq, so a resumed run saves at the same steps as an uninterrupted one.
+            due = checkpoint_freq > 0 and learner.num_timesteps // checkpoint_freq > last_save // checkpoint_freq
+            if due or stop.signal is not None:
+                _save_adversarial(checkpoint_dir, trainer, evaluator, eval_env, r + 1)
+                last_save = learner.num_timesteps
+            if stop.signal is not None:
+                return stop.signal
+    return None
 
 
 def train_bc(demos: Demos, venv: VecEnv, n_epochs: int = 10, batch_size: int = 256, seed: int = 0, progress_bar: bool = False,

@@ -45,6 +45,14 @@ class TaskRecipe:
     env_kwargs: Optional[dict] = None  #: override the manifest's env kwargs (rarely needed)
     allow_other_env: bool = False  #: with env_kwargs that change the task: imitate the demos on it anyway
     normalize_obs: bool = False  #: the policy sees VecNormalize'd observations (reward learners and discriminators raw ones)
+    #: env steps between checkpoints of train-loop and GAIL / AIRL runs (None: a tenth of the budget, at most every 10k steps)
+    checkpoint_freq: Optional[int] = None
+
+    @property
+    def checkpoint_every(self) -> int:
+        # A stopped sweep loses at most a tenth of a run; tiny budgets would otherwise write a
+        # checkpoint (replay buffer included) every few steps.
+        return self.checkpoint_freq if self.checkpoint_freq is not None else max(self.total_timesteps // 10, 10_000)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,6 +129,8 @@ def load_profile(name_or_path: str) -> Profile:
             raise SbilError(f"Profile {wanted!r}, task {task!r}: {e}") from None
         if tasks[task].total_timesteps <= 0:
             raise SbilError(f"Profile {wanted!r}, task {task!r}: total_timesteps must be positive.")
+        if tasks[task].checkpoint_freq is not None and tasks[task].checkpoint_freq <= 0:
+            raise SbilError(f"Profile {wanted!r}, task {task!r}: checkpoint_freq must be positive.")
     if not algos or not tasks or not raw.get("seeds"):
         raise SbilError(f"Profile {wanted!r} needs non-empty 'algos', 'seeds' and 'tasks'.")
     return Profile(wanted, algos, tuple(int(s) for s in raw["seeds"]), tasks)

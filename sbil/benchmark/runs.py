@@ -86,9 +86,7 @@ def _run_smiling(spec: RunSpec) -> tuple[list[dict], int]:
         "seed": spec.seed,
         "threads": 1,
         "out_dir": str(Path(spec.run_dir) / "smile"),
-        # A tenth of the budget (a stopped sweep loses at most that), never more often than every 10k steps:
-        # a checkpoint holds the replay buffer, and tiny budgets would write one every few steps.
-        "checkpoint_freq": max(r.total_timesteps // 10, 10_000),
+        "checkpoint_freq": r.checkpoint_every,
         "progress_bar": False,
         "verbose": 0,
     })
@@ -126,7 +124,7 @@ def _run_adversarial(spec: RunSpec) -> tuple[list[dict], int]:
     from imitation.util import logger as imit_logger
     from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 
-    from sbil.benchmark.baselines import make_adversarial_trainer
+    from sbil.benchmark.baselines import make_adversarial_trainer, train_adversarial
     from sbil.sb3.callbacks import EvalCallback
     from sbil.sb3.algos import get_algo
 
@@ -147,7 +145,10 @@ def _run_adversarial(spec: RunSpec) -> tuple[list[dict], int]:
                                        allow_other_env=spec.recipe.allow_other_env, normalize_obs=r.normalize_obs)
     evaluator = EvalCallback(eval_env, r.eval_freq, r.n_eval_episodes)
     trainer.gen_callback = [trainer.gen_callback, evaluator]
-    trainer.train(budget)
+    stopped = train_adversarial(trainer, budget, evaluator, eval_env, seed=spec.seed, checkpoint_dir=Path(spec.run_dir) / "checkpoints",
+                                checkpoint_freq=r.checkpoint_every)
+    if stopped:
+        raise SbilError(f"stopped by {stopped}")
     return _finish(evaluator, learner, venv, eval_env)
 
 
