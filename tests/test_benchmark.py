@@ -222,6 +222,11 @@ def test_an_adversarial_run_killed_mid_run_resumes_to_the_same_numbers(tmp_path,
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
     assert not (killed / "runs/pendulum/gail_so/seed0/result.json").exists()
+    if learner == "ppo":  # a checkpoint of another setup is refused, not continued
+        profile.write_text(ADVERSARIAL.format(recipe=RECIPES[learner].replace("n_epochs: 2", "n_epochs: 3")))
+        assert subprocess.run(command(killed), capture_output=True).returncode != 0
+        assert "another run setup" in results(killed)["pendulum/gail_so/seed0"]["error"]
+        profile.write_text(ADVERSARIAL.format(recipe=RECIPES[learner]))
     subprocess.run(command(killed), check=True, capture_output=True)
 
     def curve(out):

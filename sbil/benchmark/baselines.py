@@ -4,6 +4,7 @@ learner and evaluation. This module is the one place where ``imitation`` needs g
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import signal
 from pathlib import Path
@@ -143,7 +144,7 @@ def _adversarial_state(trainer: Any, evaluator: Any, eval_env: Any, rounds_done:
     }
 
 
-def _save_adversarial(checkpoint_dir: Path, trainer: Any, evaluator: Any, eval_env: Any, rounds_done: int) -> None:
+def _save_adversarial(checkpoint_dir: Path, trainer: Any, evaluator: Any, eval_env: Any, rounds_done: int, fingerprint: str) -> None:
     learner = trainer.gen_algo
     state = _adversarial_state(trainer, evaluator, eval_env, rounds_done)
 
@@ -154,16 +155,20 @@ def _save_adversarial(checkpoint_dir: Path, trainer: Any, evaluator: Any, eval_e
     writers = {"model.zip": learner.save, "state.pkl": write_state}
     if getattr(learner, "replay_buffer", None) is not None:
         writers["replay_buffer.pkl"] = learner.save_replay_buffer
-    save_checkpoint(checkpoint_dir, learner.num_timesteps, writers, meta={"rounds_done": rounds_done})
+    save_checkpoint(checkpoint_dir, learner.num_timesteps, writers, meta={"rounds_done": rounds_done, "fingerprint": fingerprint})
 
 
-def _restore_adversarial(path: Path, trainer: Any, evaluator: Any, eval_env: Any, seed: int) -> int:
+def _restore_adversarial(path: Path, manifest: dict, trainer: Any, evaluator: Any, eval_env: Any, seed: int, fingerprint: str) -> int:
     """Load a checkpoint of :func:`train_adversarial` into a freshly built trainer; returns the rounds done."""
     from stable_baselines3.common.save_util import load_from_zip_file
     from stable_baselines3.common.utils import get_device
 
     from sbil.sb3.envstate import set_run_envs, set_run_rngs
 
+    saved = manifest.get("meta", {}).get("fingerprint")
+    if saved != fingerprint:
+        raise SbilError(f"Checkpoint {path} was written by another run setup (recipe, algorithm or seed changed since), so it cannot "
+                        f"continue this one. Delete {path.parent} to start the run over.")
     learner = trainer.gen_algo
     with open(path / "state.pkl", "rb") as f:
         state = pickle.load(f)
@@ -176,12 +181,13 @@ def _restore_adversarial(path: Path, trainer: Any, evaluator: Any, eval_env: Any
     for key, value in state["learner"].items():
         setattr(learner, key, value)
     if not set_run_envs(learner, eval_env, state["run"]):
-        raise SbilError(f"Checkpoint {path}: the envs' state could not be restored, so the run would not continue exactly.")
+        raise SbilError(f"Checkpoint {path}: the envs' state could not be restored, so the run would not continue exactly. "
+                        f"Delete {path.parent} to start the run over.")
     trainer._reward_net.load_state_dict(state["reward_net"])
     trainer._disc_opt.load_state_dict(state["disc_opt"])
     trainer._gen_replay_buffer = state["gen_replay"]
     trainer.venv_buffering._traj_accum = state["traj_accum"]
-    trainer.venv_wrapped.episode_rewards = state["episode_rewards"]
+    trainer.venv_wrapped.episode_rewards.extend(state["episode_rewards"])  # in place: imitation's log callback holds this deque
     trainer._global_step, trainer._disc_step = state["global_step"], state["disc_step"]
     _seed_demo_order(trainer, seed, skip=state["demo_batches"])
     evaluator.load_state_dict(state["evaluator"])
@@ -220,6 +226,7 @@ def train_adversarial(
     seed: int = 0,
     checkpoint_dir: Optional[PathLike] = None,
     checkpoint_freq: int = 0,
+    fingerprint: str = "",
 ) -> Optional[str]:
     """imitation's training rounds (``train_gen``, then ``n_disc_updates_per_round`` x ``train_disc``,
     as ``trainer.train`` runs them), with checkpoints between rounds and exact resume.
@@ -228,12 +235,14 @@ def train_adversarial(
     checkpoint every ``checkpoint_freq`` env steps holds the generator (policy, optimiser, replay
     buffer), the discriminator and its optimiser, imitation's sample buffers and partial episodes,
     both envs' state and every RNG; a run that finds one in ``checkpoint_dir`` continues from it
-    and ends with the same numbers as an uninterrupted run. SIGINT and SIGTERM stop it at the end
-    of the round, after a checkpoint.
+    and ends with the same numbers as an uninterrupted run. The last round is not checkpointed (the
+    run is then done). With a ``checkpoint_dir``, SIGINT and SIGTERM stop the run at the end of the
+    round, after a checkpoint; one that comes during the last round is raised again once it is done.
 
     :param trainer: from :func:`make_adversarial_trainer` (with the same ``seed``).
     :param evaluator: the :class:`sbil.sb3.EvalCallback` among ``trainer.gen_callback``; its curve is checkpointed.
     :param eval_env: the evaluator's env (its state is checkpointed).
+    :param fingerprint: identifies the run's setup; a checkpoint written under another one is refused.
     :return: the signal (``"SIGTERM"``, ``"SIGINT"``) that stopped the run after a checkpoint, or None.
     """
     from imitation.util import networks
@@ -243,10 +252,11 @@ def train_adversarial(
         raise SbilError(f"total_timesteps={total_timesteps} is less than one round of {trainer.gen_train_timesteps} env steps.")
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
     found = latest_checkpoint(checkpoint_dir) if checkpoint_dir is not None else None
-    done = _restore_adversarial(found[0], trainer, evaluator, eval_env, seed) if found else 0
+    done = _restore_adversarial(*found, trainer, evaluator, eval_env, seed, fingerprint) if found else 0
     learner = trainer.gen_algo
     last_save = learner.num_timesteps
-    with _StopFlag() as stop:
+    stop = _StopFlag()
+    with stop if checkpoint_dir is not None else contextlib.nullcontext():
         for r in range(done, rounds):
             trainer.train_gen(trainer.gen_train_timesteps)
             for _ in range(trainer.n_disc_updates_per_round):
@@ -258,10 +268,12 @@ def train_adversarial(
             # At multiples of checkpoint_freq, so a resumed run saves at the same steps as an uninterrupted one.
             due = checkpoint_freq > 0 and learner.num_timesteps // checkpoint_freq > last_save // checkpoint_freq
             if due or stop.signal is not None:
-                _save_adversarial(checkpoint_dir, trainer, evaluator, eval_env, r + 1)
+                _save_adversarial(checkpoint_dir, trainer, evaluator, eval_env, r + 1, fingerprint)
                 last_save = learner.num_timesteps
             if stop.signal is not None:
                 return stop.signal
+    if stop.signal is not None:  # it came during the last round: the run is whole, the signal still stands
+        signal.raise_signal(getattr(signal, stop.signal))
     return None
 
 

@@ -8,6 +8,8 @@ share the env-step budget and the evaluation (:class:`sbil.sb3.EvalCallback` on 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 import json
 import time
 import traceback
@@ -125,6 +127,7 @@ def _run_adversarial(spec: RunSpec) -> tuple[list[dict], int]:
     from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 
     from sbil.benchmark.baselines import make_adversarial_trainer, train_adversarial
+    from sbil.checkpoint import latest_checkpoint
     from sbil.sb3.callbacks import EvalCallback
     from sbil.sb3.algos import get_algo
 
@@ -139,14 +142,22 @@ def _run_adversarial(spec: RunSpec) -> tuple[list[dict], int]:
         round_steps = learner.n_steps * venv.num_envs
     # Whole rounds, rounded up like SB3's learn() rounds up to whole rollouts: the same budget as SMILING's runs.
     budget = -(-r.total_timesteps // round_steps) * round_steps
-    # imitation prints a table per round to stdout by default; keep its log as CSV in the run folder.
-    log = imit_logger.configure(str(Path(spec.run_dir) / "imitation"), format_strs=["csv"])
+    checkpoints = Path(spec.run_dir) / "checkpoints"
+    found = latest_checkpoint(checkpoints)
+    # imitation prints a table per round to stdout by default; keep its log as CSV in the run folder
+    # (a resumed run's in a folder of its own: SB3's CSV writer starts its file afresh).
+    log_dir = Path(spec.run_dir) / ("imitation" if found is None else f"imitation_resumed_at_{found[1]['step']}")
+    log = imit_logger.configure(str(log_dir), format_strs=["csv"])
     trainer = make_adversarial_trainer(spec.algo, demos, venv, learner, seed=spec.seed, custom_logger=log, gen_train_timesteps=round_steps,
                                        allow_other_env=spec.recipe.allow_other_env, normalize_obs=r.normalize_obs)
     evaluator = EvalCallback(eval_env, r.eval_freq, r.n_eval_episodes)
     trainer.gen_callback = [trainer.gen_callback, evaluator]
-    stopped = train_adversarial(trainer, budget, evaluator, eval_env, seed=spec.seed, checkpoint_dir=Path(spec.run_dir) / "checkpoints",
-                                checkpoint_freq=r.checkpoint_every)
+    # Everything that shapes the run's numbers (checkpoint_freq does not): a checkpoint of another setup is refused.
+    setup = {**dataclasses.asdict(r), "checkpoint_freq": None, "algo_name": spec.algo, "seed": spec.seed, "env_id": spec.env_id,
+             "env_kwargs": spec.env_kwargs}
+    fingerprint = hashlib.sha256(json.dumps(setup, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    stopped = train_adversarial(trainer, budget, evaluator, eval_env, seed=spec.seed, checkpoint_dir=checkpoints,
+                                checkpoint_freq=r.checkpoint_every, fingerprint=fingerprint)
     if stopped:
         raise SbilError(f"stopped by {stopped}")
     return _finish(evaluator, learner, venv, eval_env)
