@@ -18,6 +18,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from sbil.checkpoint import latest_checkpoint, save_checkpoint
 from sbil.data import Demos, check_demos_env
 from sbil.io import PathLike
+from sbil.sb3.callbacks import SignalFlag
 from sbil.sb3.vec_env import normalize_obs as normalize_obs_env
 from sbil.errors import SbilError
 
@@ -195,29 +196,6 @@ def _restore_adversarial(path: Path, manifest: dict, trainer: Any, evaluator: An
     return int(state["rounds_done"])
 
 
-class _StopFlag:
-    """Within it, SIGINT and SIGTERM only raise a flag (the loop saves, then stops)."""
-
-    def __init__(self) -> None:
-        self.signal: Optional[str] = None
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> "_StopFlag":
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self._previous[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread: leave signals alone
-                pass
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.signal = signal.Signals(signum).name
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-
 def train_adversarial(
     trainer: Any,
     total_timesteps: int,
@@ -255,7 +233,7 @@ def train_adversarial(
     done = _restore_adversarial(*found, trainer, evaluator, eval_env, seed, fingerprint) if found else 0
     learner = trainer.gen_algo
     last_save = learner.num_timesteps
-    stop = _StopFlag()
+    stop = SignalFlag()
     with stop if checkpoint_dir is not None else contextlib.nullcontext():
         for r in range(done, rounds):
             trainer.train_gen(trainer.gen_train_timesteps)

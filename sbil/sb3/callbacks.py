@@ -120,6 +120,37 @@ class EvalCallback(BaseCallback):
         self._t0 = time.time() - float(state.get("elapsed", 0.0))
 
 
+class SignalFlag:
+    """While installed, SIGINT and SIGTERM only record their name in :attr:`signal`, so the
+    training loop can checkpoint at its next safe point and stop; usable as a context manager."""
+
+    def __init__(self) -> None:
+        self.signal: Optional[str] = None
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.signal = signal.Signals(signum).name
+
+    def __enter__(self) -> "SignalFlag":
+        self.install()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.restore()
+
+
 class CheckpointCallback(BaseCallback):
     """Call ``save_fn()`` every ``save_freq`` env steps, and on SIGINT / SIGTERM before stopping.
 
@@ -140,21 +171,18 @@ class CheckpointCallback(BaseCallback):
         self.save_fn = save_fn
         self.restore_fn = restore_fn
         self.save_freq = int(save_freq)
-        self.interrupted: Optional[str] = None
+        self._signals = SignalFlag()
         self._stop = False
         self._last_save = 0
-        self._previous: dict[int, Any] = {}
+
+    @property
+    def interrupted(self) -> Optional[str]:
+        """The name of the signal that stopped training (``"SIGTERM"``, ``"SIGINT"``), or None."""
+        return self._signals.signal
 
     def _on_training_start(self) -> None:
         self._last_save = self.num_timesteps
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self._previous[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread: leave signals alone
-                pass
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.interrupted = signal.Signals(signum).name
+        self._signals.install()
 
     def _on_rollout_start(self) -> None:
         if self.restore_fn is not None:
@@ -179,6 +207,4 @@ class CheckpointCallback(BaseCallback):
         return self._stop
 
     def _on_training_end(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        self._previous.clear()
+        self._signals.restore()
