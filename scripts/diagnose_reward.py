@@ -15,6 +15,7 @@ action noise of several sizes, scored by their true return and by their return u
 reward (the run's own estimator, raw): what the learner would gain by moving toward the expert.
 And how the robust normalisation treats the newest rollouts: their raw spread, scale, and the shares
 of rewards it floors and clips.
+And the reward split over input coordinates: which of them decide how learner states rank.
 Writes ``diagnosis.json`` and ``diagnosis.md`` to ``--out``.
 """
 
@@ -74,6 +75,31 @@ def per_t_profile(reward, x: th.Tensor, grid: np.ndarray, n_eps: int, gen: th.Ge
             "mean": float(f.mean()), "signal_std": float(f.mean(1).std()), "noise_std": float(f.std(1, ddof=1).mean()),
         })
     return rows
+
+
+@th.inference_mode()
+def per_dim_terms(reward, x: th.Tensor, n_draws: int, gen: th.Generator) -> np.ndarray:
+    """The reward split over input coordinates: ``(n, d)`` per-state, per-coordinate terms
+    ``(eps_P - eps)_j^2 - (eps_E - eps)_j^2``, averaged over ``n_draws`` (t, eps) draws over the
+    run's own steps; each row sums to the state's reward (the loss form)."""
+    n, d = x.shape
+    t = th.randint(0, reward.reward_steps, (n, n_draws), generator=gen)
+    eps = th.randn((n, n_draws, d), generator=gen)
+    x_t = reward.schedule.add_noise(x.unsqueeze(1), eps, t).reshape(n * n_draws, -1)
+    e_e = reward.expert_net(x_t, t.reshape(-1)).reshape(n, n_draws, d)
+    e_p = reward.learner_net(x_t, t.reshape(-1)).reshape(n, n_draws, d)
+    return (((e_p - eps) ** 2) - ((e_e - eps) ** 2)).mean(1).numpy()
+
+
+def dim_shares(terms: np.ndarray) -> list[dict[str, float]]:
+    """Per coordinate: its mean term and its share of the variance of the reward across states
+    (``cov(term_j, reward) / var(reward)``; the shares sum to 1, so a few coordinates with most of
+    it mean those coordinates decide the ranking)."""
+    total = terms.sum(1)
+    var = float(total.var()) or 1.0
+    centred = total - total.mean()
+    return [{"dim": j, "mean": float(terms[:, j].mean()), "share": float(((terms[:, j] - terms[:, j].mean()) * centred).mean() / var)}
+            for j in range(terms.shape[1])]
 
 
 def checkpoint_obs_normalizer(run_state: dict, env_fn):
@@ -207,6 +233,7 @@ def main(argv: Sequence[str]) -> int:
     grid = np.unique(np.concatenate([np.arange(0, 100, 10), np.geomspace(100, 4999, 20).astype(int)]))
     for name in ("expert", "learner"):
         out["per_t"][name] = per_t_profile(reward, inputs[name][:256], grid, 8, gen)
+    out["per_dim"] = {name: dim_shares(per_dim_terms(reward, inputs[name], 64, gen)) for name in ("expert", "learner")}
 
     lines = [f"# Reward diagnosis: `{args.checkpoint}`", "", "Raw reward (precise: mean of "
              f"{args.precise_draws} reference draws), per state set ({args.states} states each):", "",
@@ -232,6 +259,14 @@ def main(argv: Sequence[str]) -> int:
                   "per-state mean term; noise = std across draws for one state", "",
                   "| t | sqrt(abar_t) | mean term | signal std | noise std |", "|---|---|---|---|---|"]
         lines += [f"| {r['t']} | {r['sqrt_abar']:.3f} | {r['mean']:.2f} | {r['signal_std']:.2f} | {r['noise_std']:.2f} |" for r in out["per_t"][name]]
+    top = sorted(out["per_dim"]["learner"], key=lambda r: -abs(r["share"]))[:12]
+    expert_dims = {r["dim"]: r for r in out["per_dim"]["expert"]}
+    lines += ["", "Per input coordinate (observation index), the 12 with the largest share of the reward's variance across "
+              "learner states (share = cov(term_j, reward) / var(reward); all coordinates' shares sum to 1), each with its "
+              f"mean term on learner and on expert states ({reward.input_dim} coordinates in all)", "",
+              "| coordinate | share, learner states | mean term, learner | share, expert states | mean term, expert |", "|---|---|---|---|---|"]
+    lines += [f"| {r['dim']} | {r['share']:.3f} | {r['mean']:.2f} | {expert_dims[r['dim']]['share']:.3f} | {expert_dims[r['dim']]['mean']:.2f} |"
+              for r in top]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out is not None:

@@ -242,3 +242,12 @@ def test_an_adversarial_run_killed_mid_run_resumes_to_the_same_numbers(tmp_path,
     (name_k, policy_k), (name_w, policy_w) = last_policy(killed), last_policy(whole)
     assert name_k == name_w
     assert all(np.array_equal(policy_k[k].numpy(), policy_w[k].numpy()) for k in policy_w)
+
+
+def test_a_run_is_scored_by_the_mean_of_its_evaluations_in_the_last_tenth_of_its_budget():
+    from sbil.benchmark.runs import late_return
+
+    curve = [{"timesteps": t, "mean_return": r} for t, r in [(0, -5.0), (500, 10.0), (900, 20.0), (950, 40.0), (1000, 30.0)]]
+    assert late_return(curve, 1000) == (30.0, 3)
+    assert late_return(curve[:2], 1000) == (10.0, 1)  # none that late: the last evaluation
+    assert late_return([{"timesteps": 0, "mean_return": 7.0}], 0) == (7.0, 1)  # BC: one evaluation, no env steps

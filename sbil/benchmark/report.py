@@ -15,7 +15,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from sbil.benchmark.profiles import RunSpec
-from sbil.benchmark.runs import read_curve
+from sbil.benchmark.runs import late_return, read_curve
 from sbil.io import PathLike, atomic_write, atomic_write_json
 
 # ---- aggregation ------------------------------------------------------------------------------
@@ -67,10 +67,10 @@ def summarize(results: Sequence[Optional[dict[str, Any]]]) -> tuple[list[dict], 
     for r in ok:
         cells.setdefault((r["task"], r["algo"]), []).append(r)
     # The oracle (rl: the same learner on the true reward) per task: the ceiling of this budget.
-    oracle = {task: float(np.mean([r["final_return"] for r in runs])) for (task, algo), runs in cells.items() if algo == "rl"}
+    oracle = {task: float(np.mean([r["late_return"] for r in runs])) for (task, algo), runs in cells.items() if algo == "rl"}
     rows = []
     for (task, algo), runs in sorted(cells.items()):
-        returns = np.array([r["final_return"] for r in runs])
+        returns = np.array([r["late_return"] for r in runs])
         scores = np.array([r["normalized_score"] for r in runs])
         random_return = runs[0]["random_return"]
         of_oracle = (returns.mean() - random_return) / (oracle[task] - random_return) if task in oracle and oracle[task] != random_return else None
@@ -105,9 +105,10 @@ def markdown_report(profile: str, rows: list[dict], aggregate: list[dict], faile
         f"# Benchmark: profile `{profile}`",
         "",
         f"Produced by `{command}`. Normalised score = (R − R_random) / (R_expert − R_random) with the "
-        "expert and random returns of `expert_data/manifest.json`; final deterministic-policy return on a "
-        "fresh evaluation env. IQM and 95% CI: stratified percentile bootstrap over seeds (rliable's method). "
-        "Of oracle = (R − R_random) / (R_oracle − R_random), with R_oracle the mean final return of `rl` (the same learner "
+        "expert and random returns of `expert_data/manifest.json`; R = a run's late return: the mean return of its "
+        "evaluations in the last 10% of its env steps (deterministic policy, a fresh evaluation env; 5 episodes each), "
+        "as one evaluation swings by hundreds between PPO updates. IQM and 95% CI: stratified percentile bootstrap over seeds (rliable's method). "
+        "Of oracle = (R − R_random) / (R_oracle − R_random), with R_oracle the mean late return of `rl` (the same learner "
         "on the true reward, same budget) on that task: the ceiling this budget allows.",
         "",
         "## Aggregate over tasks (normalised score)",
@@ -122,7 +123,7 @@ def markdown_report(profile: str, rows: list[dict], aggregate: list[dict], faile
         "",
         "## Per task",
         "",
-        "| task | algorithm | runs | final return (mean ± std) | normalised (mean) | IQM [95% CI] | of oracle | env steps | wall time / run | env steps/s |",
+        "| task | algorithm | runs | late return (mean ± std) | normalised (mean) | IQM [95% CI] | of oracle | env steps | wall time / run | env steps/s |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -208,10 +209,21 @@ def plot_report(specs: Sequence[RunSpec], results: Sequence[Optional[dict]], agg
     return written
 
 
+def _with_late_return(spec: RunSpec, result: Optional[dict]) -> Optional[dict]:
+    """A result written before runs recorded their late return, completed from its curve (and its
+    normalised score made from it)."""
+    if not result or result.get("status") != "ok" or "late_return" in result:
+        return result
+    late, n_late = late_return(read_curve(Path(spec.run_dir) / "evals.csv"), result["env_steps"])
+    denom = result["expert_return"] - result["random_return"]
+    return {**result, "late_return": late, "late_evals": n_late, "normalized_score": (late - result["random_return"]) / denom}
+
+
 def write_report(profile: str, specs: Sequence[RunSpec], results: Sequence[Optional[dict]], out_dir: PathLike, command: str) -> Path:
     """``report.md``, ``summary.json`` and the PNGs in ``out_dir``; returns the report path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    results = [_with_late_return(spec, r) for spec, r in zip(specs, results)]
     rows, aggregate = summarize(results)
     failed = [r for r in results if r and r.get("status") == "failed"]
     atomic_write_json(out_dir / "summary.json", {"profile": profile, "per_task": rows, "aggregate": aggregate,

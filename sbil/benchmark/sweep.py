@@ -40,7 +40,7 @@ def run_sweep(specs: Sequence[RunSpec], workers: int = 2, backend: str = "local"
         res = outcome["result"]
         bar.update()
         if res["status"] == "ok":
-            bar.write(f"{spec.key}: return {res['final_return']:.1f}, normalised {res['normalized_score']:.2f} ({res['wall_time']:.0f} s)")
+            bar.write(f"{spec.key}: late return {res['late_return']:.1f} (last {res['late_evals']} evaluations), normalised {res['normalized_score']:.2f} ({res['wall_time']:.0f} s)")
         else:
             bar.write(f"{spec.key}: FAILED {res['error'].splitlines()[0] if res['error'] else ''}")
 
