@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 from typing import Sequence
 
+from sbil.benchmark.runs import late_return
 from sbil.cli import run_main
 from sbil.data import read_manifest
 from sbil.io import atomic_write
@@ -62,11 +63,13 @@ def row(key: tuple[str, str, str, str], note: str, curve: list[dict[str, float]]
     entry = read_manifest()["tasks"][task]
     expert, random_ = entry["expert_return_mean"], entry["random_return_mean"]
     last = curve[-1]
+    late, n_late = late_return(curve, int(last["timesteps"])) if status != "running" else (None, 0)
     return {
         "variant": variant, "task": task, "algo": algo, "seed": seed, "note": note,
         "steps": int(last["timesteps"]), "final": last["mean_return"],
         "at": {step: at_milestone(curve, step) for step in MILESTONES},
         "normalised": (last["mean_return"] - random_) / (expert - random_), "status": status,
+        "late": late, "late_evals": n_late,
     }
 
 
@@ -95,14 +98,17 @@ def main(argv: Sequence[str]) -> int:
     lines = ["# SMILING ablations", "",
              "Each variant is one profile of `results/ablation/profiles.yaml`, run with "
              "`python scripts/benchmark.py profile=results/ablation/profiles.yaml:<variant> out=results/ablation/<variant> workers=1`. "
-             "Return = deterministic policy on a fresh evaluation env (5 episodes), the last evaluation the run reached.", "",
+             "Return = deterministic policy on a fresh evaluation env (5 episodes), the last evaluation the run reached; "
+             "late = the benchmark's score, the mean of the evaluations in the last 10% of the env steps the run reached "
+             "(with their count; – while a run is still going).", "",
              "| variant | what it changes | task | seed | " + " | ".join(f"return at {m // 1000}k" for m in MILESTONES)
-             + " | last eval (env steps) | normalised (last) | status |",
-             "|---|---|---|---|" + "---|" * len(MILESTONES) + "---|---|---|"]
+             + " | last eval (env steps) | normalised (last) | late (evals) | status |",
+             "|---|---|---|---|" + "---|" * len(MILESTONES) + "---|---|---|---|"]
     for r in rows:
+        late = "–" if r["late"] is None else f"{r['late']:.0f} ({r['late_evals']})"
         at = " | ".join("–" if r["at"][m] is None else f"{r['at'][m]:.0f}" for m in MILESTONES)
         lines.append(f"| {r['variant']} | {r['note']} | {r['task']} | {r['seed']} | {at} | {r['final']:.0f} ({r['steps']:,}) | "
-                     f"{r['normalised']:.2f} | {r['status']} |")
+                     f"{r['normalised']:.2f} | {late} | {r['status']} |")
     import matplotlib
 
     matplotlib.use("Agg")
