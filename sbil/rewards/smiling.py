@@ -14,7 +14,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 import torch as th
@@ -43,6 +43,12 @@ class SmilingConfig:
     :param score_state: which state of a transition the state-only reward scores: ``"next_obs"``
         (the state the transition reaches) or ``"obs"`` (the state it starts from, as the
         reference's SAC path does).
+    :param obs_dims: the observation coordinates the reward sees (default ``None``: all). For
+        coordinates that are noise to a density model: Ant-v5's 78 contact forces (indices 27-104) are
+        exactly 0 in over 90% of expert states and spike to +-1 in a few, so standardised they reach
+        10 sigma and made 97% of the reward's spread across learner states
+        (results/ablation/floorm1/diagnosis_ant_200k); ``list(range(27))`` keeps its positions and
+        velocities, the observation of Ant-v4 and earlier.
     :param score_net: ``"mlp"`` (one hidden layer) or ``"linear"`` (linear-score variant).
     :param hidden_size: hidden width of the ``mlp`` score net.
     :param time_embed_dim: size of the sinusoidal time embedding.
@@ -71,6 +77,7 @@ class SmilingConfig:
 
     use_action: bool = False
     score_state: str = "next_obs"
+    obs_dims: Optional[list[int]] = None
     score_net: str = "mlp"
     hidden_size: int = 256
     time_embed_dim: int = 16
@@ -119,7 +126,7 @@ def default_cache_dir() -> Path:
 
 # Fields that change the expert fit; the rest (reward estimation, learner refits) do not.
 _EXPERT_FIT_FIELDS = (
-    "use_action", "score_state", "score_net", "hidden_size", "time_embed_dim", "num_train_timesteps", "beta_schedule",
+    "use_action", "score_state", "obs_dims", "score_net", "hidden_size", "time_embed_dim", "num_train_timesteps", "beta_schedule",
     "lr", "batch_size", "expert_grad_steps", "normalize_inputs", "seed",
 )
 
@@ -181,8 +188,9 @@ class SmilingReward(RewardLearner):
         self.cfg = SmilingConfig(**fields)
         self.cfg.validate()
         self.obs_dim = int(np.prod(self.observation_space.shape))
+        self._obs_index = self._check_obs_dims(self.cfg.obs_dims, self.obs_dim)
         self.act_dim = int(np.prod(self.action_space.shape))
-        self.input_dim = self.obs_dim + (self.act_dim if self.cfg.use_action else 0)
+        self.input_dim = (self.obs_dim if self._obs_index is None else len(self._obs_index)) + (self.act_dim if self.cfg.use_action else 0)
         self.schedule = NoiseSchedule(self.cfg.num_train_timesteps, self.cfg.beta_schedule, self.device)
         #: the range [0, reward_steps) the qmc and stratified estimators draw diffusion steps from
         self.reward_steps = self.schedule.informative_steps(self.cfg.reward_min_signal)
@@ -201,15 +209,25 @@ class SmilingReward(RewardLearner):
         # qmc: (version, k, seed, t, eps) of the draws every reward call shares until the next refit
         self._draws: Optional[tuple[int, int, int, th.Tensor, th.Tensor]] = None
 
+    @staticmethod
+    def _check_obs_dims(obs_dims: Optional[Sequence[int]], obs_dim: int) -> Optional[np.ndarray]:
+        if obs_dims is None:
+            return None
+        index = np.asarray(list(obs_dims))
+        if index.size == 0 or index.dtype.kind not in "iu" or len(np.unique(index)) != index.size or index.min() < 0 or index.max() >= obs_dim:
+            raise SbilError(f"SMILING config: obs_dims={list(obs_dims)!r} is invalid; it must list distinct observation coordinates "
+                            f"in [0, {obs_dim}) (the flattened observation has {obs_dim}), or be null for all of them.")
+        return index
+
     def _make_net(self) -> ScoreNet:
         return ScoreNet(self.input_dim, self.cfg.hidden_size, self.cfg.time_embed_dim, self.cfg.score_net).to(self.device)
 
     # ---- inputs -------------------------------------------------------------------------------
     def _raw_inputs(self, obs: np.ndarray, acts: np.ndarray, next_obs: np.ndarray) -> th.Tensor:
-        if self.cfg.use_action:
-            x = np.concatenate([obs.reshape(len(obs), -1), acts.reshape(len(acts), -1)], axis=1)
-        else:
-            x = (obs if self.cfg.score_state == "obs" else next_obs).reshape(len(obs), -1)
+        state = (obs if self.cfg.use_action or self.cfg.score_state == "obs" else next_obs).reshape(len(obs), -1)
+        if self._obs_index is not None:
+            state = state[:, self._obs_index]
+        x = np.concatenate([state, acts.reshape(len(acts), -1)], axis=1) if self.cfg.use_action else state
         return th.as_tensor(x, dtype=th.float32, device=self.device)
 
     def _inputs(self, obs: np.ndarray, acts: np.ndarray, next_obs: np.ndarray) -> th.Tensor:
