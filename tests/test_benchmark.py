@@ -251,3 +251,30 @@ def test_a_run_is_scored_by_the_mean_of_its_evaluations_in_the_last_tenth_of_its
     assert late_return(curve, 1000) == (30.0, 3)
     assert late_return(curve[:2], 1000) == (10.0, 1)  # none that late: the last evaluation
     assert late_return([{"timesteps": 0, "mean_return": 7.0}], 0) == (7.0, 1)  # BC: one evaluation, no env steps
+
+
+def test_reward_obs_dims_reach_smiling_and_the_discriminator_and_nothing_else_moves_them(tmp_path):
+    from sbil.benchmark.baselines import _obs_subset_net
+    from sbil.rewards import load_reward
+
+    path = tmp_path / "profiles.yaml"
+    path.write_text(MICRO.replace("        bc_epochs: 1\n", "        bc_epochs: 1\n        reward_obs_dims: [0, 2]\n"))
+    out = tmp_path / "out"
+    assert bench.main([f"profile={path}", f"out={out}", "workers=1", "algos=smiling,gail_so", "seeds=0", "progress_bar=false"]) == 0
+    assert {k: r["status"] for k, r in results(out).items()} == {"pendulum/smiling/seed0": "ok", "pendulum/gail_so/seed0": "ok"}
+    reward = load_reward(out / "runs/pendulum/smiling/seed0/smile/reward.pt", device="cpu")
+    assert list(reward.cfg.obs_dims) == [0, 2] and reward.input_dim == 2
+
+    import gymnasium as gym
+    import torch as th
+    from imitation.rewards.reward_nets import BasicRewardNet
+
+    obs_space, act_space = gym.spaces.Box(-1, 1, (3,)), gym.spaces.Box(-1, 1, (1,))
+    net = _obs_subset_net(BasicRewardNet, obs_space, act_space, [0, 2], use_action=False)
+    s, a, d = th.rand(5, 3), th.rand(5, 1), th.zeros(5)
+    moved = s.clone()
+    moved[:, 1] += 1.0
+    assert th.equal(net(s, a, s, d), net(moved, a, moved, d))  # coordinate 1 is not seen
+    assert not th.equal(net(s, a, s, d), net(s + 1.0, a, s + 1.0, d))
+    with pytest.raises(SbilError, match=r"obs_dims=\[0, 3\] is invalid"):
+        _obs_subset_net(BasicRewardNet, obs_space, act_space, [0, 3], use_action=False)

@@ -379,3 +379,19 @@ def test_reward_center_survives_save_and_load(box2, tmp_path):
     reward.fit_expert(toy_batch(0.0))
     reward.save(tmp_path / "r.pt")
     assert load_reward(tmp_path / "r.pt", device="cpu").reward_center == 0.75
+
+
+def test_obs_dims_pick_the_coordinates_the_reward_sees(box2):
+    obs_space, act_space = box2
+    b = toy_batch(1.0, 64)
+    reward = SmilingReward(obs_space, act_space, expert_grad_steps=10, reward_norm="none", obs_dims=[1])
+    assert reward.input_dim == 1
+    reward.fit_expert(toy_batch(0.0))
+    reward.update(b.obs, b.acts, b.next_obs, b.dones)
+    moved = b.next_obs.copy()
+    moved[:, 0] += 5.0  # a coordinate it does not see
+    np.testing.assert_array_equal(reward(b.obs, b.acts, moved, b.dones), reward(b.obs, b.acts, b.next_obs, b.dones))
+    with pytest.raises(SbilError, match=r"obs_dims=\[0, 7\] is invalid.*\[0, 2\)"):
+        SmilingReward(obs_space, act_space, obs_dims=[0, 7])
+    with pytest.raises(SbilError, match="obs_dims"):
+        SmilingReward(obs_space, act_space, obs_dims=[1, 1])

@@ -8,7 +8,7 @@ import contextlib
 import pickle
 import signal
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch as th
@@ -35,6 +35,7 @@ def make_adversarial_trainer(
     seed: int = 0,
     allow_other_env: bool = False,
     normalize_obs: bool = False,
+    obs_dims: Optional[Sequence[int]] = None,
     **trainer_kwargs: Any,
 ) -> Any:
     """An ``imitation`` GAIL or AIRL trainer around a stock SB3 learner.
@@ -49,6 +50,8 @@ def make_adversarial_trainer(
     :param normalize_obs: the generator's policy sees ``VecNormalize``'d observations (as SMILING's
         with ``env.normalize_obs``); the discriminator keeps raw ones, like the demos. GAIL only:
         AIRL's discriminator evaluates the policy on the raw observations it stores.
+    :param obs_dims: the observation coordinates the discriminator sees (default all; as SMILING's
+        ``obs_dims``, so that both rewards see the same state).
     """
     from imitation.algorithms.adversarial.airl import AIRL
     from imitation.algorithms.adversarial.gail import GAIL
@@ -67,7 +70,11 @@ def make_adversarial_trainer(
     # Seeded discriminator init, without touching the caller's global torch RNG.
     with th.random.fork_rng(devices=[]):
         th.manual_seed(seed)
-        net = net_cls(venv.observation_space, venv.action_space, use_action=use_action, normalize_input_layer=RunningNorm)
+        if obs_dims is None:
+            net = net_cls(venv.observation_space, venv.action_space, use_action=use_action, normalize_input_layer=RunningNorm)
+        else:
+            net = _obs_subset_net(net_cls, venv.observation_space, venv.action_space, obs_dims, use_action=use_action,
+                                  normalize_input_layer=RunningNorm)
     trainer = cls(
         demonstrations=demos.to_transitions(),
         demo_batch_size=min(demo_batch_size, len(demos)),
@@ -86,6 +93,32 @@ def make_adversarial_trainer(
         trainer.gen_algo.set_env(trainer.venv_train)
     _seed_demo_order(trainer, seed)
     return trainer
+
+
+def _obs_subset_net(net_cls: type, observation_space: Any, action_space: Any, obs_dims: Sequence[int], **kwargs: Any) -> Any:
+    """An imitation reward net of ``net_cls`` that sees only the coordinates ``obs_dims`` of the
+    (flat Box) observations: built on the smaller space, fed the selected columns of state and next state."""
+    from gymnasium import spaces
+
+    index = np.asarray(list(obs_dims))
+    dim = int(np.prod(observation_space.shape))
+    if not isinstance(observation_space, spaces.Box) or len(observation_space.shape) != 1:
+        raise SbilError(f"obs_dims needs flat Box observations, got {observation_space}.")
+    if index.size == 0 or index.dtype.kind not in "iu" or len(np.unique(index)) != index.size or index.min() < 0 or index.max() >= dim:
+        raise SbilError(f"obs_dims={list(obs_dims)!r} is invalid; it must list distinct observation coordinates in [0, {dim}).")
+    small = spaces.Box(observation_space.low[index], observation_space.high[index], dtype=observation_space.dtype)
+
+    class ObsSubsetNet(net_cls):  # type: ignore[misc, valid-type]
+        def __init__(self) -> None:
+            super().__init__(small, action_space, **kwargs)
+            # imitation preprocesses the env's own observations before forward: keep its space.
+            self.observation_space = observation_space
+            self.register_buffer("obs_index", th.as_tensor(index, dtype=th.long))
+
+        def forward(self, state: th.Tensor, action: th.Tensor, next_state: th.Tensor, done: th.Tensor) -> th.Tensor:
+            return super().forward(state[:, self.obs_index], action, next_state[:, self.obs_index], done)
+
+    return ObsSubsetNet()
 
 
 class _CountingIterator:

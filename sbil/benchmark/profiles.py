@@ -45,6 +45,8 @@ class TaskRecipe:
     env_kwargs: Optional[dict] = None  #: override the manifest's env kwargs (rarely needed)
     allow_other_env: bool = False  #: with env_kwargs that change the task: imitate the demos on it anyway
     normalize_obs: bool = False  #: the policy sees VecNormalize'd observations (reward learners and discriminators raw ones)
+    #: the observation coordinates every learned reward sees (SMILING's score nets, GAIL / AIRL discriminators); the policy sees all
+    reward_obs_dims: Optional[list] = None
     #: env steps between checkpoints of train-loop and GAIL / AIRL runs (None: a tenth of the budget, never more often than every 10k steps)
     checkpoint_freq: Optional[int] = None
 
