@@ -278,3 +278,29 @@ def test_reward_obs_dims_reach_smiling_and_the_discriminator_and_nothing_else_mo
     assert not th.equal(net(s, a, s, d), net(s + 1.0, a, s + 1.0, d))
     with pytest.raises(SbilError, match=r"obs_dims=\[0, 3\] is invalid"):
         _obs_subset_net(BasicRewardNet, obs_space, act_space, [0, 3], use_action=False)
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_sweep_after_the_run_it_reached_saves_a_checkpoint(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+    from sbil.checkpoint import list_checkpoints
+
+    profile = tmp_path / "p.yaml"
+    profile.write_text(ADVERSARIAL.format(recipe=RECIPES["ppo"]).replace("seeds: [0]", "seeds: [0, 1]"))
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "benchmark.py"), f"profile={profile}:g", f"out={out}", "workers=1",
+                             "progress_bar=false"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 180
+    while time.time() < deadline and proc.poll() is None and not list_checkpoints(out / "runs/pendulum/gail_so/seed0/checkpoints"):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=180)
+    first = results(out)["pendulum/gail_so/seed0"]
+    assert first["status"] == "failed" and first["interrupted"] == "SIGTERM", output
+    assert not (out / "runs/pendulum/gail_so/seed1").exists()  # the sweep did not go on to the next run
+    assert "the sweep stops here" in output

@@ -23,6 +23,15 @@ from sbil.io import atomic_write, atomic_write_json
 # ---- one run ----------------------------------------------------------------------------------
 
 
+class RunInterrupted(SbilError):
+    """A run stopped by SIGINT / SIGTERM after writing its checkpoint: the sweep stops too, and the
+    run resumes from that checkpoint next time."""
+
+    def __init__(self, signal_name: str) -> None:
+        super().__init__(f"stopped by {signal_name}")
+        self.signal_name = signal_name
+
+
 def run_one(spec: RunSpec) -> dict[str, Any]:
     """Train and evaluate one (task, algorithm, seed); never raises.
 
@@ -49,6 +58,8 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
             raise
         result = {**base, "status": "failed", "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc(),
                   "wall_time": time.time() - t0}
+        if isinstance(e, RunInterrupted):
+            result["interrupted"] = e.signal_name
         return {"result": result, "curve": []}
     final = curve[-1]
     late, n_late = late_return(curve, env_steps)
@@ -104,7 +115,7 @@ def _run_smiling(spec: RunSpec) -> tuple[list[dict], int]:
     resume = latest_checkpoint(Path(cfg.out_dir) / "checkpoints") is not None  # an interrupted sweep continues the run
     summary = train(cfg, resume=resume)
     if summary["interrupted"]:
-        raise SbilError(f"stopped by {summary['interrupted']}")
+        raise RunInterrupted(summary["interrupted"])
     return read_curve(Path(cfg.out_dir) / "evals.csv"), summary["total_timesteps"]
 
 
@@ -168,7 +179,7 @@ def _run_adversarial(spec: RunSpec) -> tuple[list[dict], int]:
     stopped = train_adversarial(trainer, budget, evaluator, eval_env, seed=spec.seed, checkpoint_dir=checkpoints,
                                 checkpoint_freq=r.checkpoint_every, fingerprint=fingerprint)
     if stopped:
-        raise SbilError(f"stopped by {stopped}")
+        raise RunInterrupted(stopped)
     return _finish(evaluator, learner, venv, eval_env)
 
 

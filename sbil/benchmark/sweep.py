@@ -48,7 +48,12 @@ def run_sweep(specs: Sequence[RunSpec], workers: int = 2, backend: str = "local"
         _sweep_ray(todo, ray_address, record)
     elif workers == 1:
         for spec in todo:
-            record(spec, run_one(spec))
+            outcome = run_one(spec)
+            record(spec, outcome)
+            if outcome["result"].get("interrupted"):
+                # A signal meant the sweep, not only the run it reached.
+                bar.write(f"stopped by {outcome['result']['interrupted']}: the sweep stops here; the same command continues it.")
+                break
     else:
         import multiprocessing as mp
 
