@@ -100,12 +100,11 @@ def _obs_subset_net(net_cls: type, observation_space: Any, action_space: Any, ob
     (flat Box) observations: built on the smaller space, fed the selected columns of state and next state."""
     from gymnasium import spaces
 
-    index = np.asarray(list(obs_dims))
-    dim = int(np.prod(observation_space.shape))
+    from sbil.rewards.base import check_obs_dims
+
     if not isinstance(observation_space, spaces.Box) or len(observation_space.shape) != 1:
         raise SbilError(f"obs_dims needs flat Box observations, got {observation_space}.")
-    if index.size == 0 or index.dtype.kind not in "iu" or len(np.unique(index)) != index.size or index.min() < 0 or index.max() >= dim:
-        raise SbilError(f"obs_dims={list(obs_dims)!r} is invalid; it must list distinct observation coordinates in [0, {dim}).")
+    index = check_obs_dims(obs_dims, observation_space.shape[0])
     small = spaces.Box(observation_space.low[index], observation_space.high[index], dtype=observation_space.dtype)
 
     class ObsSubsetNet(net_cls):  # type: ignore[misc, valid-type]

@@ -49,6 +49,18 @@ def check_spaces_match(expected: spaces.Box, actual: spaces.Space, what: str, fi
         raise SbilError(f"{what} space bounds differ from the ones the reward learner was built for. {fix}")
 
 
+def check_obs_dims(obs_dims: Optional[Sequence[int]], obs_dim: int, what: str = "obs_dims") -> Optional[np.ndarray]:
+    """``obs_dims`` (observation coordinates a reward sees) as an index array, or None for all of
+    them; an :class:`SbilError` naming the problem for anything but distinct coordinates in range."""
+    if obs_dims is None:
+        return None
+    index = np.asarray(list(obs_dims))
+    if index.size == 0 or index.dtype.kind not in "iu" or len(np.unique(index)) != index.size or index.min() < 0 or index.max() >= obs_dim:
+        raise SbilError(f"{what}={list(obs_dims)!r} is invalid; it must list distinct observation coordinates in [0, {obs_dim}) "
+                        f"(the flattened observation has {obs_dim}), or be null for all of them.")
+    return index
+
+
 def robust_center_scale(rewards: np.ndarray, center: float = 0.5) -> tuple[float, float]:
     """The ``robust`` normalisation's centre and scale: the ``center`` quantile (0.5: the median)
     and 1.4826 MAD (the std, for normal data), or the std when more than half the rewards are alike

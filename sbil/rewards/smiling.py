@@ -14,7 +14,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 import torch as th
@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from sbil.errors import SbilError
 from sbil.io import atomic_path
-from sbil.rewards.base import RewardLearner
+from sbil.rewards.base import RewardLearner, check_obs_dims
 from sbil.rewards.diffusion import (
     ESTIMATORS, REWARD_FORMS, NoiseSchedule, denoising_loss, sample_noise, sample_qmc, sample_timesteps, smiling_reward,
     smiling_reward_shared,
@@ -188,7 +188,7 @@ class SmilingReward(RewardLearner):
         self.cfg = SmilingConfig(**fields)
         self.cfg.validate()
         self.obs_dim = int(np.prod(self.observation_space.shape))
-        self._obs_index = self._check_obs_dims(self.cfg.obs_dims, self.obs_dim)
+        self._obs_index = check_obs_dims(self.cfg.obs_dims, self.obs_dim, "SMILING config: obs_dims")
         self.act_dim = int(np.prod(self.action_space.shape))
         self.input_dim = (self.obs_dim if self._obs_index is None else len(self._obs_index)) + (self.act_dim if self.cfg.use_action else 0)
         self.schedule = NoiseSchedule(self.cfg.num_train_timesteps, self.cfg.beta_schedule, self.device)
@@ -208,16 +208,6 @@ class SmilingReward(RewardLearner):
         self.last_stats: dict[str, float] = {}
         # qmc: (version, k, seed, t, eps) of the draws every reward call shares until the next refit
         self._draws: Optional[tuple[int, int, int, th.Tensor, th.Tensor]] = None
-
-    @staticmethod
-    def _check_obs_dims(obs_dims: Optional[Sequence[int]], obs_dim: int) -> Optional[np.ndarray]:
-        if obs_dims is None:
-            return None
-        index = np.asarray(list(obs_dims))
-        if index.size == 0 or index.dtype.kind not in "iu" or len(np.unique(index)) != index.size or index.min() < 0 or index.max() >= obs_dim:
-            raise SbilError(f"SMILING config: obs_dims={list(obs_dims)!r} is invalid; it must list distinct observation coordinates "
-                            f"in [0, {obs_dim}) (the flattened observation has {obs_dim}), or be null for all of them.")
-        return index
 
     def _make_net(self) -> ScoreNet:
         return ScoreNet(self.input_dim, self.cfg.hidden_size, self.cfg.time_embed_dim, self.cfg.score_net).to(self.device)
