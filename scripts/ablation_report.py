@@ -63,7 +63,7 @@ def row(key: tuple[str, str, str, str], note: str, curve: list[dict[str, float]]
     entry = read_manifest()["tasks"][task]
     expert, random_ = entry["expert_return_mean"], entry["random_return_mean"]
     last = curve[-1]
-    late, n_late = late_return(curve, int(last["timesteps"])) if status != "running" else (None, 0)
+    late, n_late = late_return(curve, int(last["timesteps"])) if status == "ok" else (None, 0)
     return {
         "variant": variant, "task": task, "algo": algo, "seed": seed, "note": note,
         "steps": int(last["timesteps"]), "final": last["mean_return"],
@@ -100,7 +100,7 @@ def main(argv: Sequence[str]) -> int:
              "`python scripts/benchmark.py profile=results/ablation/profiles.yaml:<variant> out=results/ablation/<variant> workers=1`. "
              "Return = deterministic policy on a fresh evaluation env (5 episodes), the last evaluation the run reached; "
              "late = the benchmark's score, the mean of the evaluations in the last 10% of the env steps the run reached "
-             "(with their count; – while a run is still going).", "",
+             "(with their count; – for a run that has not finished).", "",
              "| variant | what it changes | task | seed | " + " | ".join(f"return at {m // 1000}k" for m in MILESTONES)
              + " | last eval (env steps) | normalised (last) | late (evals) | status |",
              "|---|---|---|---|" + "---|" * len(MILESTONES) + "---|---|---|---|"]
