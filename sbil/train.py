@@ -203,11 +203,14 @@ def train(cfg: DictConfig, resume: bool = False) -> dict[str, Any]:
             callbacks = [evaluator, checkpointer] if refitter is None else [refitter, evaluator, checkpointer]
             model.learn(remaining, callback=callbacks, reset_num_timesteps=False, progress_bar=cfg.progress_bar)
         elapsed = time.time() - t0
-        if checkpointer.stopped_early:
+        if not checkpointer.stopped_early:
+            save()
+        if checkpointer.interrupted is not None:
+            # Also a signal during the last rollout, after which no rollout start saw it: the
+            # checkpoint just written holds the whole run, and resuming only evaluates it.
             print(f"stopped by {checkpointer.interrupted} at {model.num_timesteps} env steps; checkpoint saved. Continue with: "
                   f"python scripts/train_smile.py --resume out_dir={out_dir}")
             return {"interrupted": checkpointer.interrupted, "total_timesteps": int(model.num_timesteps), "out_dir": str(out_dir)}
-        save()
 
         # ---- final evaluation and summary ------------------------------------------------
         last = evaluator.history[-1] if evaluator.history and evaluator.history[-1]["timesteps"] == model.num_timesteps else evaluator.evaluate()

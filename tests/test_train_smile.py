@@ -254,3 +254,26 @@ def test_a_task_without_demos_is_an_error_naming_the_commands_unless_asked(tmp_p
     assert made == ["hopper"]
     monkeypatch.undo()
     assert sbil.train.task_data_dir(cfg, tmp_path / "cache") == sbil.data.EXPERT_DATA_DIR  # shipped tasks: as before
+
+
+def test_a_signal_during_the_last_rollout_stops_with_a_checkpoint_and_resume_finishes(tmp_path, monkeypatch):
+    import signal
+
+    from sbil.sb3.callbacks import EvalCallback
+
+    evaluate = EvalCallback.evaluate
+
+    def evaluate_then_signal(self, *args, **kwargs):
+        row = evaluate(self, *args, **kwargs)
+        if self.num_timesteps >= 1000:  # the run's last step: no rollout start follows to see the flag
+            os.kill(os.getpid(), signal.SIGTERM)
+        return row
+
+    monkeypatch.setattr(EvalCallback, "evaluate", evaluate_then_signal)
+    out = tmp_path / "last"
+    assert train.main([*TINY, f"out_dir={out}"]) == 143
+    assert not (out / "summary.json").exists()
+    assert list_checkpoints(out / "checkpoints")[-1].name.endswith("1000")
+    monkeypatch.setattr(EvalCallback, "evaluate", evaluate)
+    assert train.main([f"out_dir={out}", "--resume"]) == 0
+    assert summary(out)["total_timesteps"] == 1000
