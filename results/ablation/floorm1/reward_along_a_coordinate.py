@@ -19,12 +19,15 @@ parser.add_argument("checkpoint")
 parser.add_argument("--dim", type=int, default=8)
 parser.add_argument("--upright-dim", type=int, default=0)
 parser.add_argument("--upright-min", type=float, default=0.8)
-parser.add_argument("--states", type=int, default=16384)
+parser.add_argument("--states", type=int, default=16384, help="newest learner states to draw from")
+parser.add_argument("--sample", type=int, default=4096, help="states scored, drawn at random from them")
 args = parser.parse_args()
 reward = load_reward(f"{args.checkpoint}/reward.pt", device="cpu")
 refit = pickle.load(open(f"{args.checkpoint}/state.pkl", "rb"))["refit"]
 n = len(refit["data"]["dones"])
-states = refit["data"]["next_obs"][newest_slots(refit["pos"], n, np.arange(args.states))][::4]
+newest = newest_slots(refit["pos"], n, np.arange(args.states))
+# At random, not every k-th: the buffer interleaves the envs, so a stride would pick one env's episodes.
+states = refit["data"]["next_obs"][np.random.default_rng(0).choice(newest, min(args.sample, len(newest)), replace=False)]
 r = reward.raw_reward(states, np.zeros((len(states), *reward.action_space.shape), np.float32), states, np.zeros(len(states), bool))
 up = states[:, args.upright_dim] > args.upright_min
 print(f"{len(states)} learner states; share with coordinate {args.upright_dim} > {args.upright_min}: {up.mean():.3f}")
