@@ -60,6 +60,9 @@ class AlgoConfig:
 class RewardConfig:
     learner: str = "smiling"  #: smiling (state-only), smiling_sa (state-action), smiling_linear, gail_reward, gail_reward_so (state-only), true_reward (the oracle)
     smiling: SmilingConfig = field(default_factory=SmilingConfig)
+    #: the observation coordinates the learned reward sees (SMILING's score nets or GAIL's discriminator); null: all.
+    #: E.g. Ant-v5 without its 78 contact forces: [0, 1, ..., 26] (README, "Ant: the contact forces drowned the reward")
+    obs_dims: Optional[list[int]] = None
     #: auto (the learner's own default: robust for SMILING, running for GAIL's reward), none, batch (the
     #: reference: per call's batch), robust (median / MAD per batch: per rollout on-policy, per minibatch
     #: off-policy) or running (running statistics, for scoring step by step)

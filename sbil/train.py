@@ -48,10 +48,15 @@ def build_reward(cfg: DictConfig, env: Any) -> Optional[RewardLearner]:
     if cfg.reward.learner == "true_reward":
         return None
     processing = reward_processing(cfg)
+    obs_dims = None if cfg.reward.obs_dims is None else list(cfg.reward.obs_dims)
     if cfg.reward.learner.startswith("gail_reward"):
         return GailReward(env.observation_space, env.action_space, use_action=cfg.reward.learner == "gail_reward", seed=cfg.seed,
-                          reward_scale=cfg.reward.reward_scale, device=cfg.device, **processing)
+                          reward_scale=cfg.reward.reward_scale, device=cfg.device, obs_dims=obs_dims, **processing)
     smiling = OmegaConf.to_container(cfg.reward.smiling)
+    if smiling.get("obs_dims") is not None:
+        raise SbilError("Set reward.obs_dims, not reward.smiling.obs_dims: in a run config the observation coordinates the "
+                        "reward sees are one setting for every reward learner.")
+    smiling["obs_dims"] = obs_dims
     smiling["seed"] = cfg.seed
     if cfg.reward.learner == "smiling_sa":
         smiling["use_action"] = True

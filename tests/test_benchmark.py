@@ -254,7 +254,7 @@ def test_a_run_is_scored_by_the_mean_of_its_evaluations_in_the_last_tenth_of_its
 
 
 def test_reward_obs_dims_reach_smiling_and_the_discriminator_and_nothing_else_moves_them(tmp_path):
-    from sbil.benchmark.baselines import _obs_subset_net
+    from sbil.rewards.adversarial import obs_subset_net
     from sbil.rewards import load_reward
 
     path = tmp_path / "profiles.yaml"
@@ -270,14 +270,14 @@ def test_reward_obs_dims_reach_smiling_and_the_discriminator_and_nothing_else_mo
     from imitation.rewards.reward_nets import BasicRewardNet
 
     obs_space, act_space = gym.spaces.Box(-1, 1, (3,)), gym.spaces.Box(-1, 1, (1,))
-    net = _obs_subset_net(BasicRewardNet, obs_space, act_space, [0, 2], use_action=False)
+    net = obs_subset_net(BasicRewardNet, obs_space, act_space, [0, 2], use_action=False)
     s, a, d = th.rand(5, 3), th.rand(5, 1), th.zeros(5)
     moved = s.clone()
     moved[:, 1] += 1.0
     assert th.equal(net(s, a, s, d), net(moved, a, moved, d))  # coordinate 1 is not seen
     assert not th.equal(net(s, a, s, d), net(s + 1.0, a, s + 1.0, d))
     with pytest.raises(SbilError, match=r"obs_dims=\[0, 3\] is invalid"):
-        _obs_subset_net(BasicRewardNet, obs_space, act_space, [0, 3], use_action=False)
+        obs_subset_net(BasicRewardNet, obs_space, act_space, [0, 3], use_action=False)
 
 
 @pytest.mark.slow

@@ -395,3 +395,20 @@ def test_obs_dims_pick_the_coordinates_the_reward_sees(box2):
         SmilingReward(obs_space, act_space, obs_dims=[0, 7])
     with pytest.raises(SbilError, match="obs_dims"):
         SmilingReward(obs_space, act_space, obs_dims=[1, 1])
+
+
+def test_gail_reward_obs_dims_hide_the_other_coordinates_and_survive_save_and_load(box2, tmp_path):
+    from sbil.rewards import GailReward
+
+    obs_space, act_space = box2
+    reward = GailReward(obs_space, act_space, use_action=False, obs_dims=[1], reward_norm="none")
+    reward.fit_expert(toy_batch(0.0))
+    learner = toy_batch(2.0, seed=1)
+    reward.update(learner.obs, learner.acts, learner.next_obs, learner.dones)
+    moved = learner.obs.copy()
+    moved[:, 0] += 5.0
+    np.testing.assert_allclose(reward(moved, learner.acts, moved, learner.dones), rewards_of(reward, learner), rtol=1e-6)
+    reward.save(tmp_path / "gail.pt")
+    again = load_reward(tmp_path / "gail.pt", device="cpu")
+    assert again.obs_dims == [1]
+    np.testing.assert_allclose(rewards_of(again, learner), rewards_of(reward, learner), rtol=1e-6)

@@ -118,6 +118,8 @@ def test_output_directory_in_use_is_refused(tmp_path):
         ("demos.source=nothing", "Unknown demos 'nothing'"),
         ("env.id=MountainCarContinuous-v0", "observations have size \\(3,\\) but the env's observation space is \\(2,\\)"),
         ("reward.learner=gail_so", "now reward.learner=gail_reward_so"),
+        ("reward.obs_dims=[0,3]", r"obs_dims=\[0, 3\] is invalid.*\[0, 3\)"),
+        ("reward.smiling.obs_dims=[0]", "Set reward.obs_dims, not reward.smiling.obs_dims"),
     ],
 )
 def test_bad_input_is_named(tmp_path, override, message):

@@ -58,6 +58,8 @@ def make_adversarial_trainer(
     from imitation.rewards.reward_nets import BasicRewardNet, BasicShapedRewardNet
     from imitation.util.networks import RunningNorm
 
+    from sbil.rewards.adversarial import obs_subset_net
+
     check_baseline(name)
     if name == "bc":
         raise SbilError("bc is not adversarial: use train_bc.")
@@ -73,7 +75,7 @@ def make_adversarial_trainer(
         if obs_dims is None:
             net = net_cls(venv.observation_space, venv.action_space, use_action=use_action, normalize_input_layer=RunningNorm)
         else:
-            net = _obs_subset_net(net_cls, venv.observation_space, venv.action_space, obs_dims, use_action=use_action,
+            net = obs_subset_net(net_cls, venv.observation_space, venv.action_space, obs_dims, use_action=use_action,
                                   normalize_input_layer=RunningNorm)
     trainer = cls(
         demonstrations=demos.to_transitions(),
@@ -93,31 +95,6 @@ def make_adversarial_trainer(
         trainer.gen_algo.set_env(trainer.venv_train)
     _seed_demo_order(trainer, seed)
     return trainer
-
-
-def _obs_subset_net(net_cls: type, observation_space: Any, action_space: Any, obs_dims: Sequence[int], **kwargs: Any) -> Any:
-    """An imitation reward net of ``net_cls`` that sees only the coordinates ``obs_dims`` of the
-    (flat Box) observations: built on the smaller space, fed the selected columns of state and next state."""
-    from gymnasium import spaces
-
-    from sbil.rewards.base import check_obs_dims
-
-    if not isinstance(observation_space, spaces.Box) or len(observation_space.shape) != 1:
-        raise SbilError(f"obs_dims needs flat Box observations, got {observation_space}.")
-    index = check_obs_dims(obs_dims, observation_space.shape[0])
-    small = spaces.Box(observation_space.low[index], observation_space.high[index], dtype=observation_space.dtype)
-
-    class ObsSubsetNet(net_cls):  # type: ignore[misc, valid-type]
-        def __init__(self) -> None:
-            super().__init__(small, action_space, **kwargs)
-            # imitation preprocesses the env's own observations before forward: keep its space.
-            self.observation_space = observation_space
-            self.register_buffer("obs_index", th.as_tensor(index, dtype=th.long))
-
-        def forward(self, state: th.Tensor, action: th.Tensor, next_state: th.Tensor, done: th.Tensor) -> th.Tensor:
-            return super().forward(state[:, self.obs_index], action, next_state[:, self.obs_index], done)
-
-    return ObsSubsetNet()
 
 
 class _CountingIterator:

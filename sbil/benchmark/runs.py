@@ -108,9 +108,7 @@ def _run_smiling(spec: RunSpec) -> tuple[list[dict], int]:
     })
     overrides = [f"{k}={v}" for k, v in r.smiling.items()]
     if r.reward_obs_dims is not None and spec.algo != "rl":
-        if spec.algo.startswith("gail_reward"):
-            raise SbilError(f"reward_obs_dims is not supported for {spec.algo} yet: leave it out of task {r.task!r}, or run gail / gail_so.")
-        overrides.append(f"reward.smiling.obs_dims={list(r.reward_obs_dims)}")
+        overrides.append(f"reward.obs_dims={list(r.reward_obs_dims)}")
     cfg = load_config(None, overrides, base=base)
     resume = latest_checkpoint(Path(cfg.out_dir) / "checkpoints") is not None  # an interrupted sweep continues the run
     summary = train(cfg, resume=resume)

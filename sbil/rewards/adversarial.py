@@ -11,7 +11,7 @@ SMILING, it makes a like-for-like comparison of the reward learner alone.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch as th
@@ -19,7 +19,28 @@ import torch.nn.functional as F
 from gymnasium import spaces
 
 from sbil.errors import SbilError
-from sbil.rewards.base import RewardLearner
+from sbil.rewards.base import RewardLearner, check_obs_dims
+
+
+def obs_subset_net(net_cls: type, observation_space: Any, action_space: Any, obs_dims: Sequence[int], **kwargs: Any) -> Any:
+    """An imitation reward net of ``net_cls`` that sees only the coordinates ``obs_dims`` of the
+    (flat Box) observations: built on the smaller space, fed the selected columns of state and next state."""
+    if not isinstance(observation_space, spaces.Box) or len(observation_space.shape) != 1:
+        raise SbilError(f"obs_dims needs flat Box observations, got {observation_space}.")
+    index = check_obs_dims(obs_dims, observation_space.shape[0])
+    small = spaces.Box(observation_space.low[index], observation_space.high[index], dtype=observation_space.dtype)
+
+    class ObsSubsetNet(net_cls):  # type: ignore[misc, valid-type]
+        def __init__(self) -> None:
+            super().__init__(small, action_space, **kwargs)
+            # imitation preprocesses the env's own observations before forward: keep its space.
+            self.observation_space = observation_space
+            self.register_buffer("obs_index", th.as_tensor(index, dtype=th.long))
+
+        def forward(self, state: th.Tensor, action: th.Tensor, next_state: th.Tensor, done: th.Tensor) -> th.Tensor:
+            return super().forward(state[:, self.obs_index], action, next_state[:, self.obs_index], done)
+
+    return ObsSubsetNet()
 
 
 class GailReward(RewardLearner):
@@ -30,6 +51,7 @@ class GailReward(RewardLearner):
     :param n_disc_updates: discriminator steps per :meth:`update`.
     :param batch_size: learner and expert transitions per discriminator step (each).
     :param seed: seeds network init and minibatch draws.
+    :param obs_dims: the observation coordinates the discriminator sees (default all), as SMILING's.
     """
 
     def __init__(
@@ -47,15 +69,22 @@ class GailReward(RewardLearner):
         reward_clip: Optional[float] = None,
         reward_floor: Optional[float] = None,
         reward_center: float = 0.5,
+        obs_dims: Optional[Sequence[int]] = None,
     ) -> None:
         from imitation.rewards.reward_nets import BasicRewardNet
         from imitation.util.networks import RunningNorm
 
         super().__init__(observation_space, action_space, reward_norm, reward_scale, device, reward_clip, reward_floor, reward_center)
         self.use_action, self.lr, self.n_disc_updates, self.batch_size, self.seed = use_action, lr, n_disc_updates, batch_size, seed
+        self.obs_dims = None if obs_dims is None else [int(i) for i in obs_dims]
         with th.random.fork_rng(devices=[]):
             th.manual_seed(seed)
-            self.net = BasicRewardNet(self.observation_space, self.action_space, use_action=use_action, normalize_input_layer=RunningNorm).to(self.device)
+            if self.obs_dims is None:
+                net = BasicRewardNet(self.observation_space, self.action_space, use_action=use_action, normalize_input_layer=RunningNorm)
+            else:
+                net = obs_subset_net(BasicRewardNet, self.observation_space, self.action_space, self.obs_dims, use_action=use_action,
+                                     normalize_input_layer=RunningNorm)
+            self.net = net.to(self.device)
         self.optimizer = th.optim.Adam(self.net.parameters(), lr=lr)
         self.rng = np.random.default_rng(seed)
         self.expert: tuple[np.ndarray, ...] | None = None
@@ -101,7 +130,8 @@ class GailReward(RewardLearner):
         return {"disc_loss": float(np.mean(losses)), "disc_acc_expert": float(np.mean(acc_e)), "disc_acc_learner": float(np.mean(acc_l))}
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "use_action": self.use_action, "lr": self.lr, "n_disc_updates": self.n_disc_updates, "batch_size": self.batch_size, "seed": self.seed}
+        return {**super().config(), "use_action": self.use_action, "lr": self.lr, "n_disc_updates": self.n_disc_updates, "batch_size": self.batch_size, "seed": self.seed,
+                "obs_dims": self.obs_dims}
 
     def _state(self) -> dict[str, Any]:
         return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(), "rng": self.rng.bit_generator.state}
