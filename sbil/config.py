@@ -194,6 +194,9 @@ def validate(cfg: DictConfig) -> None:
         ("reward.smiling.batch_size", cfg.reward.smiling.batch_size >= 1, ">= 1"),
         ("reward.smiling.expert_grad_steps", cfg.reward.smiling.expert_grad_steps >= 0, ">= 0"),
     ]
+    if cfg.reward.smiling.obs_dims is not None:
+        raise SbilError("Set reward.obs_dims, not reward.smiling.obs_dims: in a run config the observation coordinates the "
+                        "reward sees are one setting for every reward learner.")
     if cfg.reward.learner in _RENAMED_LEARNERS:
         new = _RENAMED_LEARNERS[cfg.reward.learner]
         raise SbilError(f"reward.learner={cfg.reward.learner} is now reward.learner={new}: GAIL's discriminator reward in sbil's own "

@@ -53,10 +53,7 @@ def build_reward(cfg: DictConfig, env: Any) -> Optional[RewardLearner]:
         return GailReward(env.observation_space, env.action_space, use_action=cfg.reward.learner == "gail_reward", seed=cfg.seed,
                           reward_scale=cfg.reward.reward_scale, device=cfg.device, obs_dims=obs_dims, **processing)
     smiling = OmegaConf.to_container(cfg.reward.smiling)
-    if smiling.get("obs_dims") is not None:
-        raise SbilError("Set reward.obs_dims, not reward.smiling.obs_dims: in a run config the observation coordinates the "
-                        "reward sees are one setting for every reward learner.")
-    smiling["obs_dims"] = obs_dims
+    smiling["obs_dims"] = obs_dims  # reward.smiling.obs_dims is refused by the config check: one setting for every learner
     smiling["seed"] = cfg.seed
     if cfg.reward.learner == "smiling_sa":
         smiling["use_action"] = True

@@ -265,7 +265,8 @@ def main(argv: Sequence[str]) -> int:
               "learner states (share = cov(term_j, reward) / var(reward); all coordinates' shares sum to 1), each with its "
               f"mean term on learner and on expert states ({reward.input_dim} coordinates in all)", "",
               "| coordinate | share, learner states | mean term, learner | share, expert states | mean term, expert |", "|---|---|---|---|---|"]
-    lines += [f"| {r['dim']} | {r['share']:.3f} | {r['mean']:.2f} | {expert_dims[r['dim']]['share']:.3f} | {expert_dims[r['dim']]['mean']:.2f} |"
+    coordinate = (lambda j: j) if reward._obs_index is None else (lambda j: int(reward._obs_index[j]))
+    lines += [f"| {coordinate(r['dim'])} | {r['share']:.3f} | {r['mean']:.2f} | {expert_dims[r['dim']]['share']:.3f} | {expert_dims[r['dim']]['mean']:.2f} |"
               for r in top]
     text = "\n".join(lines) + "\n"
     print(text)

@@ -106,7 +106,7 @@ def markdown_report(profile: str, rows: list[dict], aggregate: list[dict], faile
         "",
         f"Produced by `{command}`. Normalised score = (R − R_random) / (R_expert − R_random) with the "
         "expert and random returns of `expert_data/manifest.json`; R = a run's late return: the mean return of its "
-        "evaluations in the last 10% of its env steps (deterministic policy, a fresh evaluation env; 5 episodes each), "
+        "evaluations in the last 10% of its env steps (deterministic policy, a fresh evaluation env, n_eval_episodes each), "
         "as one evaluation swings by hundreds between PPO updates. IQM and 95% CI: stratified percentile bootstrap over seeds (rliable's method). "
         "Of oracle = (R − R_random) / (R_oracle − R_random), with R_oracle the mean late return of `rl` (the same learner "
         "on the true reward, same budget) on that task: the ceiling this budget allows.",
@@ -214,7 +214,10 @@ def _with_late_return(spec: RunSpec, result: Optional[dict]) -> Optional[dict]:
     normalised score made from it)."""
     if not result or result.get("status") != "ok" or "late_return" in result:
         return result
-    late, n_late = late_return(read_curve(Path(spec.run_dir) / "evals.csv"), result["env_steps"])
+    curve_file = Path(spec.run_dir) / "evals.csv"
+    if not curve_file.is_file():  # a result copied without its curve: its last evaluation is all there is
+        return {**result, "late_return": result["final_return"], "late_evals": 1}
+    late, n_late = late_return(read_curve(curve_file), result["env_steps"])
     denom = result["expert_return"] - result["random_return"]
     return {**result, "late_return": late, "late_evals": n_late, "normalized_score": (late - result["random_return"]) / denom}
 

@@ -61,6 +61,8 @@ def run_sweep(specs: Sequence[RunSpec], workers: int = 2, backend: str = "local"
         with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
             futures = {pool.submit(run_one, spec): spec for spec in todo}
             for future in as_completed(futures):
+                if future.cancelled():  # after a signal: never started, nothing to record
+                    continue
                 spec = futures[future]
                 try:
                     outcome = future.result()
@@ -68,6 +70,10 @@ def run_sweep(specs: Sequence[RunSpec], workers: int = 2, backend: str = "local"
                     outcome = {"result": {"task": spec.recipe.task, "algo": spec.algo, "seed": spec.seed, "status": "failed",
                                           "error": f"worker died: {type(e).__name__}: {e}"}, "curve": []}
                 record(spec, outcome)
+                if outcome["result"].get("interrupted"):
+                    # The signal reached every worker (one process group): start no queued run.
+                    for pending in futures:
+                        pending.cancel()
     bar.close()
     return [read_result(s) for s in specs]
 

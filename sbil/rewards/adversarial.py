@@ -76,7 +76,8 @@ class GailReward(RewardLearner):
 
         super().__init__(observation_space, action_space, reward_norm, reward_scale, device, reward_clip, reward_floor, reward_center)
         self.use_action, self.lr, self.n_disc_updates, self.batch_size, self.seed = use_action, lr, n_disc_updates, batch_size, seed
-        self.obs_dims = None if obs_dims is None else [int(i) for i in obs_dims]
+        index = check_obs_dims(obs_dims, int(np.prod(self.observation_space.shape)))
+        self.obs_dims = None if index is None else index.tolist()
         with th.random.fork_rng(devices=[]):
             th.manual_seed(seed)
             if self.obs_dims is None:

@@ -189,6 +189,8 @@ class SmilingReward(RewardLearner):
         self.cfg.validate()
         self.obs_dim = int(np.prod(self.observation_space.shape))
         self._obs_index = check_obs_dims(self.cfg.obs_dims, self.obs_dim, "SMILING config: obs_dims")
+        if self._obs_index is not None:  # plain ints: the config is written to JSON (cache key, reward files)
+            self.cfg.obs_dims = self._obs_index.tolist()
         self.act_dim = int(np.prod(self.action_space.shape))
         self.input_dim = (self.obs_dim if self._obs_index is None else len(self._obs_index)) + (self.act_dim if self.cfg.use_action else 0)
         self.schedule = NoiseSchedule(self.cfg.num_train_timesteps, self.cfg.beta_schedule, self.device)
@@ -297,7 +299,8 @@ class SmilingReward(RewardLearner):
 
     def _expert_cache_key(self, obs: np.ndarray, acts: np.ndarray, next_obs: np.ndarray) -> str:
         h = hashlib.sha256()
-        cfg = {k: getattr(self.cfg, k) for k in _EXPERT_FIT_FIELDS}
+        # obs_dims only when set: caches from before it existed stay valid.
+        cfg = {k: getattr(self.cfg, k) for k in _EXPERT_FIT_FIELDS if not (k == "obs_dims" and self.cfg.obs_dims is None)}
         h.update(json.dumps({"cfg": cfg, "obs": self._obs_summary, "act": self._act_summary, "format": 1}, sort_keys=True).encode())
         for arr in ((obs, acts) if self.cfg.use_action else (obs if self.cfg.score_state == "obs" else next_obs,)):
             h.update(np.ascontiguousarray(arr).tobytes())
