@@ -57,6 +57,16 @@ def quantiles(r: np.ndarray) -> dict[str, float]:
     return {"mean": float(r.mean()), "p10": float(np.quantile(r, 0.1)), "p50": float(np.median(r)), "p90": float(np.quantile(r, 0.9))}
 
 
+def coordinate_terms(reward, x: th.Tensor, t: th.Tensor, eps: th.Tensor) -> th.Tensor:
+    """``(n, k, d)`` per-coordinate loss-form terms ``(eps_P - eps)_j^2 - (eps_E - eps)_j^2`` of the
+    inputs ``x`` ``(n, d)`` noised at steps ``t`` ``(n, k)`` with noise ``eps`` ``(n, k, d)``."""
+    n, k = t.shape
+    x_t = reward.schedule.add_noise(x.unsqueeze(1), eps, t).reshape(n * k, -1)
+    e_e = reward.expert_net(x_t, t.reshape(-1)).reshape(n, k, -1)
+    e_p = reward.learner_net(x_t, t.reshape(-1)).reshape(n, k, -1)
+    return (e_p - eps) ** 2 - (e_e - eps) ** 2
+
+
 @th.inference_mode()
 def per_t_profile(reward, x: th.Tensor, grid: np.ndarray, n_eps: int, gen: th.Generator) -> list[dict[str, float]]:
     """Per diffusion step t: the spread of the per-state reward term across states (signal) and its
@@ -65,11 +75,7 @@ def per_t_profile(reward, x: th.Tensor, grid: np.ndarray, n_eps: int, gen: th.Ge
     for t in grid:
         tt = th.full((len(x), n_eps), int(t), dtype=th.long)
         eps = th.randn((len(x), n_eps, x.shape[1]), generator=gen)
-        n, k = tt.shape
-        x_t = reward.schedule.add_noise(x.unsqueeze(1), eps, tt).reshape(n * k, -1)
-        e_e = reward.expert_net(x_t, tt.reshape(-1)).reshape(n, k, -1)
-        e_p = reward.learner_net(x_t, tt.reshape(-1)).reshape(n, k, -1)
-        f = (((e_p - eps) ** 2).sum(-1) - ((e_e - eps) ** 2).sum(-1)).numpy()  # (n, k)
+        f = coordinate_terms(reward, x, tt, eps).sum(-1).numpy()  # (n, k)
         rows.append({
             "t": int(t), "sqrt_abar": float(reward.schedule.sqrt_abar[int(t)]),
             "mean": float(f.mean()), "signal_std": float(f.mean(1).std()), "noise_std": float(f.std(1, ddof=1).mean()),
@@ -85,10 +91,7 @@ def per_dim_terms(reward, x: th.Tensor, n_draws: int, gen: th.Generator) -> np.n
     n, d = x.shape
     t = th.randint(0, reward.reward_steps, (n, n_draws), generator=gen)
     eps = th.randn((n, n_draws, d), generator=gen)
-    x_t = reward.schedule.add_noise(x.unsqueeze(1), eps, t).reshape(n * n_draws, -1)
-    e_e = reward.expert_net(x_t, t.reshape(-1)).reshape(n, n_draws, d)
-    e_p = reward.learner_net(x_t, t.reshape(-1)).reshape(n, n_draws, d)
-    return (((e_p - eps) ** 2) - ((e_e - eps) ** 2)).mean(1).numpy()
+    return coordinate_terms(reward, x, t, eps).mean(1).numpy()
 
 
 def dim_shares(terms: np.ndarray) -> list[dict[str, float]]:

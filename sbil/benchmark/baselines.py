@@ -72,11 +72,8 @@ def make_adversarial_trainer(
     # Seeded discriminator init, without touching the caller's global torch RNG.
     with th.random.fork_rng(devices=[]):
         th.manual_seed(seed)
-        if obs_dims is None:
-            net = net_cls(venv.observation_space, venv.action_space, use_action=use_action, normalize_input_layer=RunningNorm)
-        else:
-            net = obs_subset_net(net_cls, venv.observation_space, venv.action_space, obs_dims, use_action=use_action,
-                                  normalize_input_layer=RunningNorm)
+        net = obs_subset_net(net_cls, venv.observation_space, venv.action_space, obs_dims, use_action=use_action,
+                             normalize_input_layer=RunningNorm)
     trainer = cls(
         demonstrations=demos.to_transitions(),
         demo_batch_size=min(demo_batch_size, len(demos)),

@@ -15,7 +15,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from sbil.benchmark.profiles import RunSpec
-from sbil.benchmark.runs import late_return, read_curve
+from sbil.benchmark.runs import late_return, normalized_score, read_curve
 from sbil.io import PathLike, atomic_write, atomic_write_json
 
 # ---- aggregation ------------------------------------------------------------------------------
@@ -218,8 +218,8 @@ def _with_late_return(spec: RunSpec, result: Optional[dict]) -> Optional[dict]:
     if not curve_file.is_file():  # a result copied without its curve: its last evaluation is all there is
         return {**result, "late_return": result["final_return"], "late_evals": 1}
     late, n_late = late_return(read_curve(curve_file), result["env_steps"])
-    denom = result["expert_return"] - result["random_return"]
-    return {**result, "late_return": late, "late_evals": n_late, "normalized_score": (late - result["random_return"]) / denom}
+    return {**result, "late_return": late, "late_evals": n_late,
+            "normalized_score": normalized_score(late, result["expert_return"], result["random_return"])}
 
 
 def write_report(profile: str, specs: Sequence[RunSpec], results: Sequence[Optional[dict]], out_dir: PathLike, command: str) -> Path:

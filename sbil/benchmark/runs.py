@@ -63,7 +63,6 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
         return {"result": result, "curve": []}
     final = curve[-1]
     late, n_late = late_return(curve, env_steps)
-    denom = spec.expert_return - spec.random_return
     wall = time.time() - t0
     result = {
         **base,
@@ -73,7 +72,7 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
         "final_return_std": final["std_return"],
         "late_return": late,
         "late_evals": n_late,
-        "normalized_score": (late - spec.random_return) / denom,
+        "normalized_score": normalized_score(late, spec.expert_return, spec.random_return),
         "expert_return": spec.expert_return,
         "random_return": spec.random_return,
         "wall_time": wall,
@@ -218,6 +217,11 @@ def late_return(curve: list[dict], env_steps: int) -> tuple[float, int]:
     runs by luck."""
     late = [row["mean_return"] for row in curve if row["timesteps"] >= (1 - LATE_SHARE) * env_steps] or [curve[-1]["mean_return"]]
     return float(sum(late) / len(late)), len(late)
+
+
+def normalized_score(ret: float, expert_return: float, random_return: float) -> float:
+    """(R - R_random) / (R_expert - R_random): 0 for the random policy, 1 for the expert."""
+    return (ret - random_return) / (expert_return - random_return)
 
 
 def read_curve(path: Path) -> list[dict]:

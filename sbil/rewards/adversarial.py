@@ -22,9 +22,12 @@ from sbil.errors import SbilError
 from sbil.rewards.base import RewardLearner, check_obs_dims
 
 
-def obs_subset_net(net_cls: type, observation_space: Any, action_space: Any, obs_dims: Sequence[int], **kwargs: Any) -> Any:
+def obs_subset_net(net_cls: type, observation_space: Any, action_space: Any, obs_dims: Optional[Sequence[int]], **kwargs: Any) -> Any:
     """An imitation reward net of ``net_cls`` that sees only the coordinates ``obs_dims`` of the
-    (flat Box) observations: built on the smaller space, fed the selected columns of state and next state."""
+    (flat Box) observations: built on the smaller space, fed the selected columns of state and next
+    state. ``obs_dims=None``: the plain net on the whole observation."""
+    if obs_dims is None:
+        return net_cls(observation_space, action_space, **kwargs)
     if not isinstance(observation_space, spaces.Box) or len(observation_space.shape) != 1:
         raise SbilError(f"obs_dims needs flat Box observations, got {observation_space}.")
     index = check_obs_dims(obs_dims, observation_space.shape[0])
@@ -80,12 +83,8 @@ class GailReward(RewardLearner):
         self.obs_dims = None if index is None else index.tolist()
         with th.random.fork_rng(devices=[]):
             th.manual_seed(seed)
-            if self.obs_dims is None:
-                net = BasicRewardNet(self.observation_space, self.action_space, use_action=use_action, normalize_input_layer=RunningNorm)
-            else:
-                net = obs_subset_net(BasicRewardNet, self.observation_space, self.action_space, self.obs_dims, use_action=use_action,
-                                     normalize_input_layer=RunningNorm)
-            self.net = net.to(self.device)
+            self.net = obs_subset_net(BasicRewardNet, self.observation_space, self.action_space, self.obs_dims, use_action=use_action,
+                                      normalize_input_layer=RunningNorm).to(self.device)
         self.optimizer = th.optim.Adam(self.net.parameters(), lr=lr)
         self.rng = np.random.default_rng(seed)
         self.expert: tuple[np.ndarray, ...] | None = None
