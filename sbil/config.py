@@ -208,6 +208,43 @@ def validate(cfg: DictConfig) -> None:
     SmilingConfig(**OmegaConf.to_container(cfg.reward.smiling)).validate()
 
 
+#: keys a resumed run may change: they set how long it runs and where and how it reports, not the
+#: numbers it computes (a longer ``total_timesteps`` extends a finished run)
+RESUME_MAY_CHANGE = ("total_timesteps", "eval", "checkpoint_freq", "progress_bar", "verbose", "threads", "device",
+                     "out_dir", "reward.cache_dir", "reward.refit_in_process")
+
+
+def _leaves(d: Any, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(_leaves(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def check_resume_config(saved: DictConfig, cfg: DictConfig, out_dir: Path) -> None:
+    """Refuse to resume a run under a config that would change its numbers.
+
+    The checkpoint's model, reward learner and replay buffer were made by ``saved``; resuming them
+    under another env, demos, algorithm or reward setting would silently mix two runs.
+
+    :param saved: the run's own ``config.yaml`` (filled with the schema's defaults for keys it predates).
+    :param cfg: the config asked for now.
+    :raises SbilError: naming each changed key, with both values.
+    """
+    old = _leaves(OmegaConf.to_container(saved, resolve=True))
+    new = _leaves(OmegaConf.to_container(cfg, resolve=True))
+    fixed = lambda key: not any(key == k or key.startswith(k + ".") for k in RESUME_MAY_CHANGE)  # noqa: E731
+    changed = [k for k in sorted(set(old) | set(new)) if fixed(k) and old.get(k) != new.get(k)]
+    if changed:
+        diff = "; ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed)
+        raise SbilError(f"--resume: {out_dir} was started with another setting of {', '.join(changed)} ({diff}). A resumed run "
+                        f"keeps the setup that made its checkpoint (only {', '.join(RESUME_MAY_CHANGE)} may change). Drop "
+                        f"the override, or start a new run with out_dir=... .")
+
+
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 

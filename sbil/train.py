@@ -19,7 +19,7 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
 from sbil.checkpoint import latest_checkpoint, require_checkpoint, save_checkpoint
 from sbil.cli import set_threads
-from sbil.config import refit_in_process_value, reward_processing
+from sbil.config import check_resume_config, load_config, refit_in_process_value, reward_processing
 from sbil.data import EXPERT_DATA_DIR, find_task_data, load_demos, read_manifest
 from sbil.errors import SbilError
 from sbil.io import RunLock, atomic_path, atomic_write, atomic_write_json
@@ -122,6 +122,8 @@ def train(cfg: DictConfig, resume: bool = False) -> dict[str, Any]:
         if not resume and latest_checkpoint(ckpt_dir) is not None:
             raise SbilError(f"{out_dir} already holds a run. Pass --resume to continue it, or set out_dir=... to start another.")
         checkpoint = require_checkpoint(ckpt_dir, "Start the run afresh without --resume.") if resume else None
+        if checkpoint is not None and (out_dir / "config.yaml").is_file():
+            check_resume_config(load_config(None, base=OmegaConf.load(out_dir / "config.yaml")), cfg, out_dir)
         atomic_write(out_dir / "config.yaml", OmegaConf.to_yaml(cfg))
 
         # ---- envs and demos ------------------------------------------------------------------

@@ -79,6 +79,12 @@ def test_resume_continues_where_it_stopped(tmp_path):
     assert steps == [500, 1000, 1500]  # history kept, no duplicates
     with pytest.raises(SbilError, match="already holds a run"):
         run(tmp_path)
+    # The checkpoint's reward learner was made without obs_dims: resuming under them would keep the old
+    # reward.pt and silently ignore the new setting.
+    saved = (out / "config.yaml").read_text()
+    with pytest.raises(SbilError, match=r"reward\.obs_dims: None -> \[0\]"):
+        train.main([f"out_dir={out}", "total_timesteps=2000", "reward.obs_dims=[0]", "--resume"])
+    assert (out / "config.yaml").read_text() == saved  # the run is as it was
 
 
 def test_torn_checkpoint_falls_back_and_missing_one_is_refused(tmp_path):
