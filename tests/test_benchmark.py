@@ -304,3 +304,37 @@ def test_sigterm_stops_the_sweep_after_the_run_it_reached_saves_a_checkpoint(tmp
     assert first["status"] == "failed" and first["interrupted"] == "SIGTERM", output
     assert not (out / "runs/pendulum/gail_so/seed1").exists()  # the sweep did not go on to the next run
     assert "the sweep stops here" in output
+
+
+def test_an_interrupted_run_cancels_the_rest_of_a_ray_sweep(micro, tmp_path, monkeypatch):
+    """Ray's workers are not in the driver's process group: the sweep itself must cancel what is queued."""
+    import sys
+    import types
+
+    from sbil.benchmark import sweep
+
+    ran, cancelled = [], []
+
+    def fake_run_one(spec):
+        ran.append(spec.key)
+        result = {"task": spec.recipe.task, "algo": spec.algo, "seed": spec.seed, "status": "failed", "error": "stopped by SIGTERM",
+                  "interrupted": "SIGTERM"}
+        return {"result": result, "curve": []}
+
+    class Ref:
+        def __init__(self, fn, spec):
+            self.fn, self.spec = fn, spec
+
+    fake_ray = types.SimpleNamespace(
+        init=lambda **kw: None,
+        remote=lambda **kw: (lambda fn: types.SimpleNamespace(remote=lambda spec: Ref(fn, spec))),
+        wait=lambda refs, num_returns: (refs[:1], refs[1:]),
+        get=lambda ref: ref.fn(ref.spec),  # a task runs when the driver collects it: cancelled ones never do
+        cancel=lambda ref: cancelled.append(ref.spec.key),
+    )
+    monkeypatch.setitem(sys.modules, "ray", fake_ray)
+    monkeypatch.setattr(sweep, "run_one", fake_run_one)
+    specs = plan_runs(load_profile(micro), str(tmp_path / "out"))
+    assert len(specs) >= 2
+    sweep.run_sweep(specs, backend="ray", progress_bar=False)
+    assert ran == [specs[0].key] and cancelled == [s.key for s in specs[1:]]

@@ -95,5 +95,11 @@ def _sweep_ray(todo: Sequence[RunSpec], address: Optional[str], record: Any) -> 
             outcome = {"result": {"task": spec.recipe.task, "algo": spec.algo, "seed": spec.seed, "status": "failed",
                                   "error": f"ray task failed: {type(e).__name__}: {e}"}, "curve": []}
         record(spec, outcome)
+        if outcome["result"].get("interrupted"):
+            # A signal meant the sweep: queued runs never start, running ones stop (they resume from
+            # their latest checkpoint next time, like every unfinished run).
+            for ref in pending:
+                ray.cancel(ref)
+            return
 
 
