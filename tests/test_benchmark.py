@@ -267,7 +267,7 @@ def test_reward_obs_dims_reach_smiling_and_the_discriminator_and_nothing_else_mo
 
     import gymnasium as gym
     import torch as th
-    from imitation.rewards.reward_nets import BasicRewardNet
+    from imitation.rewards.reward_nets import BasicRewardNet, BasicShapedRewardNet
 
     obs_space, act_space = gym.spaces.Box(-1, 1, (3,)), gym.spaces.Box(-1, 1, (1,))
     net = obs_subset_net(BasicRewardNet, obs_space, act_space, [0, 2], use_action=False)
@@ -276,6 +276,12 @@ def test_reward_obs_dims_reach_smiling_and_the_discriminator_and_nothing_else_mo
     moved[:, 1] += 1.0
     assert th.equal(net(s, a, s, d), net(moved, a, moved, d))  # coordinate 1 is not seen
     assert not th.equal(net(s, a, s, d), net(s + 1.0, a, s + 1.0, d))
+    # AIRL's shaped net, and its unshaped base (AIRL's reward_test), both take whole observations
+    shaped = obs_subset_net(BasicShapedRewardNet, obs_space, act_space, [0, 2], use_action=False)
+    for part in (shaped, shaped.base):
+        assert th.equal(part(s, a, s, d), part(moved, a, moved, d))
+        assert not th.equal(part(s, a, s, d), part(s + 1.0, a, s + 1.0, d))
+    assert shaped.potential(s).shape[0] == 5
     with pytest.raises(SbilError, match=r"obs_dims=\[0, 3\] is invalid"):
         obs_subset_net(BasicRewardNet, obs_space, act_space, [0, 3], use_action=False)
 

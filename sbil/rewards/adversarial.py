@@ -25,25 +25,47 @@ from sbil.rewards.base import RewardLearner, check_obs_dims
 def obs_subset_net(net_cls: type, observation_space: Any, action_space: Any, obs_dims: Optional[Sequence[int]], **kwargs: Any) -> Any:
     """An imitation reward net of ``net_cls`` that sees only the coordinates ``obs_dims`` of the
     (flat Box) observations: built on the smaller space, fed the selected columns of state and next
-    state. ``obs_dims=None``: the plain net on the whole observation."""
+    state. ``obs_dims=None``: the plain net on the whole observation.
+
+    A shaped net (AIRL's ``BasicShapedRewardNet``) has its base reward and its potential select the
+    columns, so that its unshaped ``.base`` (AIRL's ``reward_test``) takes whole observations too.
+    """
+    from imitation.rewards.reward_nets import RewardNetWrapper
+
     if obs_dims is None:
         return net_cls(observation_space, action_space, **kwargs)
     if not isinstance(observation_space, spaces.Box) or len(observation_space.shape) != 1:
         raise SbilError(f"obs_dims needs flat Box observations, got {observation_space}.")
-    index = check_obs_dims(obs_dims, observation_space.shape[0])
-    small = spaces.Box(observation_space.low[index], observation_space.high[index], dtype=observation_space.dtype)
+    index = th.as_tensor(check_obs_dims(obs_dims, observation_space.shape[0]), dtype=th.long)
+    small = spaces.Box(observation_space.low[index.numpy()], observation_space.high[index.numpy()], dtype=observation_space.dtype)
+    net = net_cls(small, action_space, **kwargs)
+    # imitation preprocesses the env's own observations before forward: keep its space.
+    net.observation_space = observation_space
+    if isinstance(net, RewardNetWrapper):
+        _take_columns(net.base, index, observation_space)
+        _take_columns(net.potential, index)
+    else:
+        _take_columns(net, index, observation_space)
+    return net
 
-    class ObsSubsetNet(net_cls):  # type: ignore[misc, valid-type]
-        def __init__(self) -> None:
-            super().__init__(small, action_space, **kwargs)
-            # imitation preprocesses the env's own observations before forward: keep its space.
-            self.observation_space = observation_space
-            self.register_buffer("obs_index", th.as_tensor(index, dtype=th.long))
 
-        def forward(self, state: th.Tensor, action: th.Tensor, next_state: th.Tensor, done: th.Tensor) -> th.Tensor:
-            return super().forward(state[:, self.obs_index], action, next_state[:, self.obs_index], done)
+def _take_columns(module: th.nn.Module, index: th.Tensor, observation_space: Optional[spaces.Box] = None) -> None:
+    """Make ``module`` (a reward net ``(state, action, next_state, done)`` or a potential ``(state)``,
+    built on the selected coordinates) take whole observations and select ``index`` itself."""
+    cls = type(module)
 
-    return ObsSubsetNet()
+    class TakesColumns(cls):  # type: ignore[misc, valid-type]
+        def forward(self, state: th.Tensor, *rest: th.Tensor) -> th.Tensor:
+            if len(rest) == 3:  # action, next_state, done
+                action, next_state, done = rest
+                return cls.forward(self, state[:, self.obs_index], action, next_state[:, self.obs_index], done)
+            return cls.forward(self, state[:, self.obs_index], *rest)
+
+    TakesColumns.__name__ = TakesColumns.__qualname__ = f"{cls.__name__}OnColumns"
+    module.__class__ = TakesColumns
+    module.register_buffer("obs_index", index.clone())
+    if observation_space is not None:
+        module.observation_space = observation_space
 
 
 class GailReward(RewardLearner):
