@@ -36,8 +36,9 @@ def obs_subset_net(net_cls: type, observation_space: Any, action_space: Any, obs
         return net_cls(observation_space, action_space, **kwargs)
     if not isinstance(observation_space, spaces.Box) or len(observation_space.shape) != 1:
         raise SbilError(f"obs_dims needs flat Box observations, got {observation_space}.")
-    index = th.as_tensor(check_obs_dims(obs_dims, observation_space.shape[0]), dtype=th.long)
-    small = spaces.Box(observation_space.low[index.numpy()], observation_space.high[index.numpy()], dtype=observation_space.dtype)
+    dims = check_obs_dims(obs_dims, observation_space.shape[0])
+    small = spaces.Box(observation_space.low[dims], observation_space.high[dims], dtype=observation_space.dtype)
+    index = th.as_tensor(dims, dtype=th.long)
     net = net_cls(small, action_space, **kwargs)
     # imitation preprocesses the env's own observations before forward: keep its space.
     net.observation_space = observation_space
