@@ -65,16 +65,17 @@ class RewardConfig:
     obs_dims: Optional[list[int]] = None
     #: auto (the learner's own default: robust for SMILING, running for GAIL's reward), none, batch (the
     #: reference: per call's batch), robust (median / MAD per batch: per rollout on-policy, per minibatch
-    #: off-policy) or running (running statistics, for scoring step by step)
+    #: off-policy), rank (each batch's ranks as standard normal scores: robust's z-scores for normal rewards,
+    #: unsquashed when part of the batch lies far below the rest) or running (running statistics, for scoring step by step)
     reward_norm: str = "auto"
     reward_scale: float = 0.1
-    #: clip the normalised reward to [-clip, clip] before scaling; null: no clipping; auto: 3 with robust, else null
+    #: clip the normalised reward to [-clip, clip] before scaling; null: no clipping; auto: 3 with robust or rank, else null
     reward_clip: Any = "auto"
-    #: raise normalised rewards below this to it; null: no floor; auto: 0 with robust, else null. 0 with robust:
+    #: raise normalised rewards below this to it; null: no floor; auto: 0 with robust or rank, else null. 0 with robust:
     #: a state worse than the batch's median is worth 0, not a penalty that dwarfs the rest (without it PPO
     #: parked Hopper standing still: results/ablation/)
     reward_floor: Any = "auto"
-    #: robust only: the quantile of each batch's rewards to centre on (auto: the median); with the floor at 0, the share that earns nothing
+    #: robust and rank only: the quantile of each batch's rewards to centre on (auto: the median); with the floor at 0, the share that earns nothing
     reward_center: Any = "auto"
     refit_every: int = 1000  #: env steps between learner-net refits (off-policy; on-policy: every rollout)
     buffer_size: int = 200_000  #: learner transitions kept for refits

@@ -373,6 +373,30 @@ def test_reward_center_moves_the_robust_centre_to_a_quantile(box2):
         SmilingReward(obs_space, act_space, reward_norm="batch", reward_center=0.75)
 
 
+def test_rank_normalisation_agrees_with_robust_on_normal_rewards_and_keeps_a_split_batch_spread(box2, tmp_path):
+    """reward_norm='rank': a standard normal score of each reward's rank. On normal rewards it is
+    robust's z-score; on a batch whose lower half lies far below (fallen states), the upper half
+    keeps its spread instead of sitting in a sliver of a scale set by the gap."""
+    obs_space, act_space = box2
+    rng = np.random.default_rng(0)
+    rank = SmilingReward(obs_space, act_space, expert_grad_steps=10, reward_norm="rank", reward_scale=1.0, reward_clip=None,
+                         reward_floor=None)
+    robust = SmilingReward(obs_space, act_space, reward_norm="robust", reward_scale=1.0, reward_clip=None, reward_floor=None)
+    r = rng.normal(size=4000)
+    inner = np.abs(r) < 2.0
+    np.testing.assert_allclose(rank.normalize(r)[inner], robust.normalize(r)[inner], atol=0.1)
+    upper = rng.normal(size=1000)
+    split = np.concatenate([upper, rng.normal(-100.0, 20.0, size=1000)])
+    assert np.std(robust.normalize(split)[:1000]) < 0.1
+    assert np.std(rank.normalize(split)[:1000]) > 0.5
+    # A reference batch ranks rewards that are not in it; ties share their ranks.
+    out = rank.normalize(np.array([-1e9, 0.0, 1e9]), reference=r)
+    assert out[0] < -3 < 3 < out[2] and abs(out[1]) < 0.1
+    assert len(set(rank.normalize(np.zeros(100)).tolist())) == 1
+    rank.save(tmp_path / "r.pt")
+    assert load_reward(tmp_path / "r.pt", device="cpu").reward_norm == "rank"
+
+
 def test_reward_center_survives_save_and_load(box2, tmp_path):
     obs_space, act_space = box2
     reward = SmilingReward(obs_space, act_space, expert_grad_steps=10, reward_center=0.75)

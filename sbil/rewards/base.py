@@ -18,15 +18,16 @@ from typing import Any, ClassVar, Optional, Sequence
 import numpy as np
 import torch as th
 from gymnasium import spaces
+from scipy import special
 from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.utils import get_device
 
 from sbil.errors import SbilError
 from sbil.io import PathLike, atomic_path
 
-REWARD_NORMS = ("none", "batch", "robust", "running")
+REWARD_NORMS = ("none", "batch", "robust", "rank", "running")
 #: normalisations computed over each call's batch alone (they need large batches: at least MIN_BATCH)
-BATCH_NORMS = ("batch", "robust")
+BATCH_NORMS = ("batch", "robust", "rank")
 MIN_BATCH = 64
 FORMAT = "sbil-reward-v1"
 
@@ -72,6 +73,24 @@ def robust_center_scale(rewards: np.ndarray, center: float = 0.5) -> tuple[float
     return centre, 1.4826 * mad if mad > 0 else float(np.std(rewards))
 
 
+def normal_scores(rewards: np.ndarray, reference: np.ndarray, center: float = 0.5) -> np.ndarray:
+    """The ``rank`` normalisation: each reward's rank among ``reference`` (ties count half), mapped
+    through the standard normal's inverse CDF and shifted so that the ``center`` quantile lands on 0.
+
+    For normally distributed rewards this is ``robust``'s z-score; for a batch split into far-apart
+    groups (a walker's fallen states hundreds of units below its upright ones) it still spreads
+    each group over its share of the normal, where a z-score would squeeze the better group into
+    a sliver of its scale.
+    """
+    ref = np.sort(reference)
+    n = len(ref)
+    below = np.searchsorted(ref, rewards, side="left")
+    not_above = np.searchsorted(ref, rewards, side="right")
+    # Ranks kept within (0, 1) by half a rank, as the batch's own extremes would be.
+    rank = np.clip((below + not_above) / (2.0 * n), 0.5 / n, 1.0 - 0.5 / n)
+    return special.ndtri(rank) - special.ndtri(center)
+
+
 class RewardLearner(abc.ABC):
     """Base class of learned rewards: SMILING, GAIL/AIRL reward nets, or your own.
 
@@ -84,7 +103,9 @@ class RewardLearner(abc.ABC):
     :param reward_norm: ``"none"``; ``"batch"``: ``(r - mean) / std`` over each call's batch (as in
         the SMILING reference; needs large batches, e.g. replay minibatches or whole rollouts);
         ``"robust"``: ``(r - median) / (1.4826 MAD)`` over each call's batch, so that a few states
-        with extreme rewards set neither the centre nor the scale; ``"running"``: with running
+        with extreme rewards set neither the centre nor the scale; ``"rank"``: each reward's rank
+        in the batch, as a standard normal score (``robust``'s z-score for normal rewards, and no
+        group of far-off rewards can squeeze the others into a sliver of the scale); ``"running"``: with running
         statistics of all rewards produced so far (for per-step VecEnv use).
     :param reward_scale: multiplies the normalised reward (the reference uses 0.1 with ``batch``).
     :param device: ``"auto"`` (CUDA when present, else CPU), ``"cpu"`` or ``"cuda"``.
@@ -93,7 +114,7 @@ class RewardLearner(abc.ABC):
     :param reward_floor: if set, normalised rewards below it are raised to it (before scaling): a
         state far from both the expert's and the learner's is worth no less than this, as GAIL's
         ``-log(1 - D)`` is never below 0, instead of a penalty that dwarfs everything else.
-    :param reward_center: ``"robust"`` only: the quantile of the batch's rewards it centres on
+    :param reward_center: ``"robust"`` and ``"rank"`` only: the quantile of the batch's rewards it centres on
         (0.5: the median). With ``reward_floor=0``, the share of the batch that earns nothing.
     """
 
@@ -116,8 +137,8 @@ class RewardLearner(abc.ABC):
         self.reward_floor = None if reward_floor is None else float(reward_floor)
         if not 0.0 < reward_center < 1.0:
             raise SbilError(f"reward_center={reward_center!r} is invalid: it must be a quantile in (0, 1) (0.5: the median).")
-        if reward_center != 0.5 and reward_norm != "robust":
-            raise SbilError(f"reward_center={reward_center} needs reward_norm='robust' (got {reward_norm!r}).")
+        if reward_center != 0.5 and reward_norm not in ("robust", "rank"):
+            raise SbilError(f"reward_center={reward_center} needs reward_norm='robust' or 'rank' (got {reward_norm!r}).")
         self.reward_center = float(reward_center)
         if self.reward_floor is not None and self.reward_clip is not None and self.reward_floor >= self.reward_clip:
             raise SbilError(f"reward_floor={reward_floor} must lie below reward_clip={reward_clip}.")
@@ -230,6 +251,8 @@ class RewardLearner(abc.ABC):
         elif self.reward_norm == "robust":
             centre, scale = robust_center_scale(ref, self.reward_center)
             r = (r - centre) / (scale + 1e-8)
+        elif self.reward_norm == "rank":
+            r = normal_scores(r, ref, self.reward_center)
         elif self.reward_norm == "running":
             if update_stats:
                 self.reward_stats.update(r)

@@ -148,7 +148,7 @@ class SmilingReward(RewardLearner):
     :param action_space: the env's action space.
     :param config: a :class:`SmilingConfig` (or a dict of its fields).
     :param reward_norm: see :class:`~sbil.rewards.base.RewardLearner`. Default ``"robust"`` with
-        ``reward_clip=3`` and ``reward_floor=0`` (``"auto"``: these with ``"robust"``, none with the
+        ``reward_clip=3`` and ``reward_floor=0`` (``"auto"``: these with ``"robust"`` and ``"rank"``, none with the
         other normalisations, so that ``reward_norm="none"`` gives raw rewards): each batch (a whole rollout on-policy, a replay
         minibatch off-policy) is centred on its median, scaled by its MAD and kept in ``[0, 3]``, so
         that states far from everything (a fallen hopper) cost no more than the learner's typical
@@ -175,9 +175,9 @@ class SmilingReward(RewardLearner):
         reward_center: float = 0.5,
         **kwargs: Any,
     ) -> None:
-        robust = reward_norm == "robust"
-        reward_clip = (3.0 if robust else None) if reward_clip == "auto" else reward_clip
-        reward_floor = (0.0 if robust else None) if reward_floor == "auto" else reward_floor
+        centred = reward_norm in ("robust", "rank")  # both centre on a quantile, so a floor at 0 means "below it"
+        reward_clip = (3.0 if centred else None) if reward_clip == "auto" else reward_clip
+        reward_floor = (0.0 if centred else None) if reward_floor == "auto" else reward_floor
         super().__init__(observation_space, action_space, reward_norm, reward_scale, device, reward_clip, reward_floor, reward_center)
         fields = dataclasses.asdict(config) if isinstance(config, SmilingConfig) else dict(config or {})
         fields.update(kwargs)
