@@ -12,9 +12,9 @@ observation's first coordinates: root height, then orientation):
   ant       on its back: the torso's up axis points down (from its orientation quaternion)
 """
 import argparse
-import json
 import pickle
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 from stable_baselines3 import PPO
@@ -22,6 +22,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
 from sbil.data import read_manifest
 from sbil.envs import make_env
+from sbil.sb3.rollouts import rollout_episodes
 from sbil.sb3.transitions import newest_slots
 
 
@@ -56,21 +57,13 @@ for run in map(Path, args.runs):
     train_down = down(task, refit["data"]["next_obs"][newest_slots(refit["pos"], n, np.arange(min(args.states, n)))]).mean()
 
     entry = manifest["tasks"][task]
-    venv = VecNormalize.load(str(smile / "vecnormalize.pkl"), DummyVecEnv([lambda: make_env(entry["env_id"], entry.get("env_kwargs", {}))]))
-    venv.training, venv.norm_reward = False, False
+    env_kwargs = entry.get("env_kwargs", {})
+    # The policy acts on the run's normalised observations; the episodes (and "down") stay raw.
+    normalizer = VecNormalize.load(str(smile / "vecnormalize.pkl"), DummyVecEnv([lambda: make_env(entry["env_id"], env_kwargs)]))
     model = PPO.load(smile / "policy.zip", device="cpu")
-    returns, steps_down, ever_down = [], [], []
-    for episode in range(args.episodes):
-        venv.seed(7000 + episode)
-        obs, total, flags, done = venv.reset(), 0.0, [], False
-        while not done:
-            action, _ = model.predict(obs, deterministic=True)
-            obs, r, dones, _ = venv.step(action)
-            done = bool(dones[0])
-            total += float(r[0])
-            flags.append(bool(down(task, venv.get_original_obs())[0]))
-        returns.append(total)
-        steps_down.append(np.mean(flags))
-        ever_down.append(any(flags))
-    print(f"| {run} | {train_down:.2f} | {np.mean(returns):.0f}, {np.min(returns):.0f} | {np.mean(steps_down):.2f} | "
-          f"{sum(ever_down)} of {args.episodes} |")
+    policy = SimpleNamespace(predict=lambda obs, deterministic: model.predict(normalizer.normalize_obs(obs), deterministic=deterministic))
+    episodes = rollout_episodes(policy, entry["env_id"], env_kwargs, args.episodes, seed=7000)
+    returns = [float(ep["rewards"].sum()) for ep in episodes]
+    steps_down = [down(task, ep["next_obs"]) for ep in episodes]
+    print(f"| {run} | {train_down:.2f} | {np.mean(returns):.0f}, {np.min(returns):.0f} | {np.mean(np.concatenate(steps_down)):.2f} | "
+          f"{sum(d.any() for d in steps_down)} of {args.episodes} |")
