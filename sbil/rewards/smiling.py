@@ -42,7 +42,9 @@ class SmilingConfig:
     :param use_action: score (state, action) pairs instead of states (state-action variant).
     :param score_state: which state of a transition the state-only reward scores: ``"next_obs"``
         (the state the transition reaches) or ``"obs"`` (the state it starts from, as the
-        reference's SAC path does).
+        reference's SAC path does). ``next_obs`` by default so that a transition's reward depends on
+        its action (the action is paid for where it leads); scored on ``obs`` the reward arrives one
+        step late, and a terminal transition's last state is never scored.
     :param obs_dims: the observation coordinates the reward sees (default ``None``: all). For
         coordinates that are noise to a density model: Ant-v5's 78 contact forces (indices 27-104) are
         exactly 0 in over 90% of expert states and spike to +-1 in a few, so standardised they reach
