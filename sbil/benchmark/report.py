@@ -107,7 +107,7 @@ def markdown_report(profile: str, rows: list[dict], aggregate: list[dict], faile
         f"Produced by `{command}`. Normalised score = (R − R_random) / (R_expert − R_random) with the "
         "expert and random returns of `expert_data/manifest.json`; R = a run's late return: the mean return of its "
         "evaluations in the last 10% of its env steps (deterministic policy, a fresh evaluation env, n_eval_episodes each), "
-        "as one evaluation swings by hundreds between PPO updates. IQM and 95% CI: stratified percentile bootstrap over seeds (rliable's method). "
+        "as one evaluation swings by hundreds between policy updates. IQM and 95% CI: stratified percentile bootstrap over seeds (rliable's method). "
         "Of oracle = (R − R_random) / (R_oracle − R_random), with R_oracle the mean late return of `rl` (the same learner "
         "on the true reward, same budget) on that task: the ceiling this budget allows.",
         "",
