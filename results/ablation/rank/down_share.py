@@ -20,6 +20,7 @@ import numpy as np
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
+from sbil.checkpoint import latest_checkpoint
 from sbil.data import read_manifest
 from sbil.envs import make_env
 from sbil.sb3.rollouts import rollout_episodes
@@ -51,8 +52,10 @@ print("|---|---|---|---|---|")
 for run in map(Path, args.runs):
     task = run.parts[-3]
     smile = run / "smile"
-    last = sorted((smile / "checkpoints").glob("step_*"))[-1]
-    refit = pickle.load(open(last / "state.pkl", "rb"))["refit"]
+    found = latest_checkpoint(smile / "checkpoints")
+    if found is None:
+        raise SystemExit(f"{run}: no verified checkpoint under {smile / 'checkpoints'} (rerun its profile first)")
+    refit = pickle.loads((found[0] / "state.pkl").read_bytes())["refit"]
     n = len(refit["data"]["dones"])
     train_down = down(task, refit["data"]["next_obs"][newest_slots(refit["pos"], n, np.arange(min(args.states, n)))]).mean()
 
