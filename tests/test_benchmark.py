@@ -238,6 +238,8 @@ def test_an_adversarial_run_killed_mid_run_resumes_to_the_same_numbers(tmp_path,
         return newest.name, load_from_zip_file(newest / "model.zip")[1]["policy"]
 
     assert results(killed)["pendulum/gail_so/seed0"]["status"] == "ok"
+    last_row = (killed / "runs/pendulum/gail_so/seed0/evals.csv").read_text().splitlines()[-1]
+    assert results(killed)["pendulum/gail_so/seed0"]["wall_time"] >= float(last_row.rsplit(",", 1)[1])  # both segments
     assert curve(killed) == curve(whole) and len(curve(whole)) >= 3
     (name_k, policy_k), (name_w, policy_w) = last_policy(killed), last_policy(whole)
     assert name_k == name_w

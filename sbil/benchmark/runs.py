@@ -63,7 +63,8 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
         return {"result": result, "curve": []}
     final = curve[-1]
     late, n_late = late_return(curve, env_steps)
-    wall = time.time() - t0
+    # a resumed run's curve carries the time of the segments before the interruption; this process saw only the last
+    wall = max(time.time() - t0, float(final.get("wall_time", 0.0)))
     result = {
         **base,
         "status": "ok",
