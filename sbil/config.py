@@ -63,7 +63,7 @@ class RewardConfig:
     #: the observation coordinates the learned reward sees (SMILING's score nets or GAIL's discriminator); null: all.
     #: E.g. Ant-v5 without its 78 contact forces: [0, 1, ..., 26] (README, "Ant: the contact forces drowned the reward")
     obs_dims: Optional[list[int]] = None
-    #: auto (the learner's own default: robust for SMILING, running for GAIL's reward), none, batch (the
+    #: auto (the learner's own default: rank for SMILING, running for GAIL's reward), none, batch (the
     #: reference: per call's batch), robust (median / MAD per batch: per rollout on-policy, per minibatch
     #: off-policy), rank (each batch's ranks as standard normal scores: robust's z-scores for normal rewards,
     #: unsquashed when part of the batch lies far below the rest) or running (running statistics, for scoring step by step)
@@ -71,9 +71,9 @@ class RewardConfig:
     reward_scale: float = 0.1
     #: clip the normalised reward to [-clip, clip] before scaling; null: no clipping; auto: 3 with robust or rank, else null
     reward_clip: Any = "auto"
-    #: raise normalised rewards below this to it; null: no floor; auto: 0 with robust or rank, else null. 0 with robust:
-    #: a state worse than the batch's median is worth 0, not a penalty that dwarfs the rest (without it PPO
-    #: parked Hopper standing still: results/ablation/)
+    #: raise normalised rewards below this to it; null: no floor; auto: -1 with rank, 0 with robust, else null. Bounded
+    #: below, a state far worse than the batch's median (a fallen hopper) cannot dwarf the rest (unbounded, PPO parked
+    #: Hopper standing still); -1 rather than 0 with rank, so that falling still costs something (results/ablation/)
     reward_floor: Any = "auto"
     #: robust and rank only: the quantile of each batch's rewards to centre on (auto: the median); with the floor at 0, the share that earns nothing
     reward_center: Any = "auto"

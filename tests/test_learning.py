@@ -83,7 +83,7 @@ def cruising_speed(model: PPO) -> float:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("processing, walks", [
-    ({}, True),  # the defaults: robust, clipped to [0, 3]
+    ({}, True),  # the defaults: rank, clipped to [-1, 3]
     ({"reward_norm": "running", "reward_clip": None, "reward_floor": None}, False),  # the old default: unbounded below
 ])
 def test_ppo_on_the_smiling_reward_walks_like_the_expert_instead_of_parking(processing, walks):

@@ -292,6 +292,7 @@ def states(center, spread, n, seed, dim=8):
     ({"reward_norm": "running"}, False),  # the old default: unbounded below
     ({"reward_norm": "batch", "reward_clip": 3.0}, False),  # clipped, but the falls set the batch's scale
     ({"reward_norm": "robust", "reward_clip": 3.0, "reward_floor": 0.0}, True),
+    ({}, True),  # the defaults: rank, kept in [-1, 3]
 ])
 def test_a_learner_that_moves_like_the_expert_and_sometimes_falls_beats_one_that_stands(processing, moving_wins):
     """The way out of parking, in the reward. The expert moves at speed 2, upright; the learner fell
@@ -436,3 +437,12 @@ def test_gail_reward_obs_dims_hide_the_other_coordinates_and_survive_save_and_lo
     again = load_reward(tmp_path / "gail.pt", device="cpu")
     assert again.obs_dims == [1]
     np.testing.assert_allclose(rewards_of(again, learner), rewards_of(reward, learner), rtol=1e-6)
+
+
+@pytest.mark.parametrize("norm, clip, floor", [("rank", 3.0, -1.0), ("robust", 3.0, 0.0), ("batch", None, None), ("none", None, None)])
+def test_auto_clip_and_floor_follow_the_normalisation(box2, norm, clip, floor):
+    """``auto`` bounds the normalised reward for the quantile-centred normalisations only (rank:
+    [-1, 3], robust: [0, 3]), so that ``reward_norm="none"`` still gives raw rewards."""
+    r = SmilingReward(*box2, reward_norm=norm)
+    assert (r.reward_clip, r.reward_floor) == (clip, floor)
+    assert SmilingReward(*box2).reward_norm == "rank"

@@ -149,13 +149,16 @@ class SmilingReward(RewardLearner):
     :param observation_space: the env's observation space.
     :param action_space: the env's action space.
     :param config: a :class:`SmilingConfig` (or a dict of its fields).
-    :param reward_norm: see :class:`~sbil.rewards.base.RewardLearner`. Default ``"robust"`` with
-        ``reward_clip=3`` and ``reward_floor=0`` (``"auto"``: these with ``"robust"`` and ``"rank"``, none with the
-        other normalisations, so that ``reward_norm="none"`` gives raw rewards): each batch (a whole rollout on-policy, a replay
-        minibatch off-policy) is centred on its median, scaled by its MAD and kept in ``[0, 3]``, so
-        that states far from everything (a fallen hopper) cost no more than the learner's typical
-        state; unbounded, their reward outweighed all else and PPO parked Hopper standing still
-        (``results/ablation/``). For scoring step by step use ``"running"`` (and no floor).
+    :param reward_norm: see :class:`~sbil.rewards.base.RewardLearner`. Default ``"rank"`` with
+        ``reward_clip=3`` and ``reward_floor=-1`` (``"auto"``: clip 3 with ``"rank"`` and ``"robust"``, floor -1
+        with ``"rank"`` and 0 with ``"robust"``, neither with the other normalisations, so that
+        ``reward_norm="none"`` gives raw rewards): each batch (a whole rollout on-policy, a replay minibatch
+        off-policy) becomes its ranks as standard normal scores, kept in ``[-1, 3]``. Bounded, so that states
+        far from everything (a fallen hopper) cannot outweigh all else (unbounded, PPO parked Hopper standing
+        still); ranks, so that the spread among the learner's good states survives when part of the batch lies
+        far below (a walker that falls in half its episodes); a floor below 0, so that falling still costs
+        something. ``results/ablation/`` holds the runs behind each choice. For scoring step by step use
+        ``"running"`` (and no floor).
     :param reward_scale: multiplies the normalised reward (reference: 0.1).
     :param device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
     :param reward_clip, reward_floor, reward_center: see :class:`~sbil.rewards.base.RewardLearner`.
@@ -169,7 +172,7 @@ class SmilingReward(RewardLearner):
         observation_space: spaces.Space,
         action_space: spaces.Space,
         config: Union[SmilingConfig, dict[str, Any], None] = None,
-        reward_norm: str = "robust",
+        reward_norm: str = "rank",
         reward_scale: float = 0.1,
         device: str | th.device = "auto",
         reward_clip: Union[float, None, str] = "auto",
@@ -179,7 +182,10 @@ class SmilingReward(RewardLearner):
     ) -> None:
         centred = reward_norm in ("robust", "rank")  # both centre on a quantile, so a floor at 0 means "below it"
         reward_clip = (3.0 if centred else None) if reward_clip == "auto" else reward_clip
-        reward_floor = (0.0 if centred else None) if reward_floor == "auto" else reward_floor
+        if reward_floor == "auto":
+            # rank: below the median a state costs up to 1 (at 0, a flipped Ant cost no more than a median state);
+            # robust: 0, as its scale can come from a far-off tail that would otherwise dwarf the rest
+            reward_floor = {"rank": -1.0, "robust": 0.0}.get(reward_norm)
         super().__init__(observation_space, action_space, reward_norm, reward_scale, device, reward_clip, reward_floor, reward_center)
         fields = dataclasses.asdict(config) if isinstance(config, SmilingConfig) else dict(config or {})
         fields.update(kwargs)
