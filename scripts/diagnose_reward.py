@@ -13,8 +13,8 @@ reward of a state is the mean of ``--precise-draws`` reference draws (500 evenly
 draw each). Policies: the checkpoint's own (``model.zip``) and the shipped expert, each with Gaussian
 action noise of several sizes, scored by their true return and by their return under the learned
 reward (the run's own estimator, raw): what the learner would gain by moving toward the expert.
-And how the robust normalisation treats the newest rollouts: their raw spread, scale, and the shares
-of rewards it floors and clips.
+And how the run's own reward processing treats the newest rollouts: their raw spread and robust
+scale, the shares of rewards it floors and clips, and where the expert's states land.
 And the reward split over input coordinates: which of them decide how learner states rank.
 Writes ``diagnosis.json`` and ``diagnosis.md`` to ``--out``.
 """
@@ -121,18 +121,22 @@ def checkpoint_obs_normalizer(run_state: dict, env_fn):
     return None
 
 
-def rollout_normalisation(reward, data: dict, pos: int, rollout: int, n_rollouts: int, expert_raw: np.ndarray,
-                          floor: float = 0.0, clip: float = 3.0) -> list[dict]:
-    """How the robust normalisation (median / MAD of each rollout) treats the newest ``n_rollouts``
-    rollouts of ``rollout`` transitions: raw quantiles, the scale, the shares at the floor and the
-    clip, and where the expert's states land on that rollout's scale."""
+def rollout_normalisation(reward, data: dict, pos: int, rollout: int, n_rollouts: int, expert_raw: np.ndarray) -> list[dict]:
+    """How the reward's own processing (its ``reward_norm``, clip and floor, per rollout) treats the
+    newest ``n_rollouts`` rollouts of ``rollout`` transitions: raw quantiles, the robust scale
+    (1.4826 MAD, whatever the normalisation), the shares at the floor and the clip, the 90th
+    percentile of the processed rewards and the processed reward of the expert's median state,
+    both before ``reward_scale``, with the rollout as the reference."""
     rows = []
     n = len(data["dones"])
     for back in range(n_rollouts):
         idx = newest_slots(pos, n, back * rollout + np.arange(rollout))
         raw = reward.raw_reward(data["obs"][idx], data["acts"][idx], data["next_obs"][idx], data["dones"][idx])
         median, scale = robust_center_scale(raw)
-        z, z_expert = (raw - median) / (scale + 1e-8), (expert_raw - median) / (scale + 1e-8)
+        z = reward.normalize(raw, update_stats=False) / reward.reward_scale
+        z_expert = reward.normalize(expert_raw, update_stats=False, reference=raw) / reward.reward_scale
+        floor = -np.inf if reward.reward_floor is None else reward.reward_floor
+        clip = np.inf if reward.reward_clip is None else reward.reward_clip
         rows.append({"rollouts_back": back, "raw_p10": float(np.quantile(raw, 0.1)), "raw_p50": median, "raw_p90": float(np.quantile(raw, 0.9)),
                      "scale": scale, "at_floor": float(np.mean(z <= floor)), "at_clip": float(np.mean(z >= clip)),
                      "z_p90": float(np.quantile(z, 0.9)), "expert_z_p50": float(np.median(z_expert))})
@@ -245,9 +249,10 @@ def main(argv: Sequence[str]) -> int:
     lines += ["", "Spearman rank correlation with the precise reward:", "", "| estimator | broad (expert + learner) | expert states | learner states |",
               "|---|---|---|---|"]
     lines += [f"| {label} | {r['broad']:.3f} | {r['expert']:.3f} | {r['learner']:.3f} |" for label, r in out["fidelity"].items()]
-    lines += ["", f"The robust normalisation of the newest rollouts ({args.rollout} transitions each, the run's estimator, raw "
-              "rewards; z = (raw - median) / (1.4826 MAD), kept in [0, 3]); the last column: where the expert's median state "
-              "lands on that rollout's scale", "",
+    lines += ["", f"The run's reward processing on the newest rollouts ({args.rollout} transitions each, the run's estimator; "
+              f"z = reward_norm={reward.reward_norm!r} with clip {reward.reward_clip} and floor {reward.reward_floor}, before "
+              "reward_scale; scale = 1.4826 MAD of the raw rewards); the last column: the expert's median state's z against that "
+              "rollout", "",
               "| rollouts back | raw p10 | raw median | raw p90 | scale | share at the floor | share at the clip | z p90 | expert median z |",
               "|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['rollouts_back']} | {r['raw_p10']:.1f} | {r['raw_p50']:.1f} | {r['raw_p90']:.1f} | {r['scale']:.2f} | {r['at_floor']:.2f} | "
