@@ -362,7 +362,7 @@ def test_reward_center_moves_the_robust_centre_to_a_quantile(box2):
 
     obs_space, act_space = box2
     r = np.random.default_rng(0).normal(size=1001)
-    reward = SmilingReward(obs_space, act_space, expert_grad_steps=10, reward_scale=1.0, reward_center=0.75)
+    reward = SmilingReward(obs_space, act_space, expert_grad_steps=10, reward_norm="robust", reward_scale=1.0, reward_center=0.75)
     out = reward.normalize(r)
     assert np.mean(out == 0.0) == pytest.approx(0.75, abs=0.002)
     centre, scale = robust_center_scale(r, 0.75)
