@@ -129,14 +129,14 @@ def rollout_normalisation(reward, data: dict, pos: int, rollout: int, n_rollouts
     both before ``reward_scale``, with the rollout as the reference."""
     rows = []
     n = len(data["dones"])
+    floor = -np.inf if reward.reward_floor is None else reward.reward_floor
+    clip = np.inf if reward.reward_clip is None else reward.reward_clip
     for back in range(n_rollouts):
         idx = newest_slots(pos, n, back * rollout + np.arange(rollout))
         raw = reward.raw_reward(data["obs"][idx], data["acts"][idx], data["next_obs"][idx], data["dones"][idx])
         median, scale = robust_center_scale(raw)
         z = reward.normalize(raw, update_stats=False) / reward.reward_scale
         z_expert = reward.normalize(expert_raw, update_stats=False, reference=raw) / reward.reward_scale
-        floor = -np.inf if reward.reward_floor is None else reward.reward_floor
-        clip = np.inf if reward.reward_clip is None else reward.reward_clip
         rows.append({"rollouts_back": back, "raw_p10": float(np.quantile(raw, 0.1)), "raw_p50": median, "raw_p90": float(np.quantile(raw, 0.9)),
                      "scale": scale, "at_floor": float(np.mean(z <= floor)), "at_clip": float(np.mean(z >= clip)),
                      "z_p90": float(np.quantile(z, 0.9)), "expert_z_p50": float(np.median(z_expert))})

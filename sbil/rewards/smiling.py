@@ -180,12 +180,12 @@ class SmilingReward(RewardLearner):
         reward_center: float = 0.5,
         **kwargs: Any,
     ) -> None:
-        centred = reward_norm in ("robust", "rank")  # both centre on a quantile, so a floor at 0 means "below it"
-        reward_clip = (3.0 if centred else None) if reward_clip == "auto" else reward_clip
-        if reward_floor == "auto":
-            # rank: below the median a state costs up to 1 (at 0, a flipped Ant cost no more than a median state);
-            # robust: 0, as its scale can come from a far-off tail that would otherwise dwarf the rest
-            reward_floor = {"rank": -1.0, "robust": 0.0}.get(reward_norm)
+        # auto bounds only the quantile-centred normalisations, whose 0 is the batch's median. Floor: rank -1, so that
+        # below the median a state costs up to 1 (at 0 a flipped Ant cost no more than a median state); robust 0, as its
+        # scale can come from a far-off tail whose rewards would otherwise dwarf the rest
+        auto_floor = {"rank": -1.0, "robust": 0.0}
+        reward_clip = (3.0 if reward_norm in auto_floor else None) if reward_clip == "auto" else reward_clip
+        reward_floor = auto_floor.get(reward_norm) if reward_floor == "auto" else reward_floor
         super().__init__(observation_space, action_space, reward_norm, reward_scale, device, reward_clip, reward_floor, reward_center)
         fields = dataclasses.asdict(config) if isinstance(config, SmilingConfig) else dict(config or {})
         fields.update(kwargs)
