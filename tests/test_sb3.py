@@ -340,6 +340,22 @@ def test_a_failing_child_refit_is_reported():
     callback.close()
 
 
+def test_a_refit_child_whose_parent_is_gone_exits_quietly(capfd):
+    """A parent killed mid-refit (a stopped sweep) leaves its child nothing to reply to: exit 0, no traceback."""
+    from sbil.sb3.refit_process import RefitProcess
+
+    _, reward, _ = _smiling_ppo(True)
+    states = np.random.default_rng(0).normal(size=(64, 3)).astype(np.float32)
+    data = {"obs": states, "acts": np.zeros((64, 1), np.float32), "next_obs": states, "dones": np.zeros(64, bool)}
+    child = RefitProcess()
+    child.submit(reward, data, pos=0, added=64, generation=0, idx=np.arange(64))
+    child._sender.join()
+    child._conn.close()  # the parent vanishes before it collects the reply
+    assert child._proc.wait(timeout=120) == 0
+    child._dir.cleanup()
+    assert "Traceback" not in capfd.readouterr().err
+
+
 def test_cached_relabeling_rescores_a_slot_overwritten_since_it_was_cached():
     # Once the buffer wraps, a slot holds a new transition; its cached reward (same learner version) is stale.
     env = pendulum_vec(n=1)

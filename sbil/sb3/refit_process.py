@@ -99,7 +99,10 @@ def _serve(conn: Connection) -> None:
             reply = ("error", str(e))
         except Exception:  # noqa: BLE001 - any failure is reported to the parent, which raises it
             reply = ("error", f"The refit process failed:\n{traceback.format_exc()}")
-        conn.send_bytes(_dumps(reply))
+        try:
+            conn.send_bytes(_dumps(reply))
+        except OSError:  # the parent died mid-refit (BrokenPipeError): no one to tell, so no traceback
+            return
 
 
 class RefitProcess:
