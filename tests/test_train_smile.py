@@ -285,3 +285,25 @@ def test_a_signal_during_the_last_rollout_stops_with_a_checkpoint_and_resume_fin
     monkeypatch.setattr(EvalCallback, "evaluate", evaluate)
     assert train.main([f"out_dir={out}", "--resume"]) == 0
     assert summary(out)["total_timesteps"] == 1000
+
+
+def test_diagnose_reward_reads_a_train_smile_checkpoint(tmp_path):
+    """scripts/diagnose_reward.py on a tiny run's checkpoint: every table filled with finite numbers;
+    a checkpoint of a reward it cannot read is refused by name."""
+    diagnose = load_script("diagnose_reward")
+    out, status = run(tmp_path)
+    assert status == 0
+    ckpt = list_checkpoints(out / "checkpoints")[-1]
+    small = ["--task", "pendulum", "--states", "32", "--learner-states", "200", "--precise-draws", "4", "--rollout", "100"]
+    assert diagnose.main([str(ckpt), *small, "--out", str(tmp_path / "diag")]) == 0
+    d = json.loads((tmp_path / "diag" / "diagnosis.json").read_text())
+    assert set(d["raw_reward"]) == {"expert", "learner", "random", "broad"}
+    assert all(np.isfinite(r[s]) for r in d["fidelity"].values() for s in ("broad", "expert", "learner"))
+    assert len(d["normalisation"]) == 4 and {p["policy"] for p in d["policies"]} == {"expert", "learner (checkpoint)"}
+    assert "Spearman rank correlation" in (tmp_path / "diag" / "diagnosis.md").read_text()
+
+    sa, status = run(tmp_path, "reward.learner=smiling_sa", name="sa")
+    with pytest.raises(SbilError, match="state-only SMILING"):
+        diagnose.main([str(list_checkpoints(sa / "checkpoints")[-1]), *small])
+    with pytest.raises(SbilError, match="holds no reward.pt"):
+        diagnose.main([str(tmp_path), *small])
