@@ -101,13 +101,13 @@ def main(argv: Sequence[str]) -> int:
              "Return = deterministic policy on a fresh evaluation env (5 episodes), the last evaluation the run reached; "
              "late = the benchmark's score, the mean of the evaluations in the last 10% of the env steps the run reached "
              "(with their count; – for a run that has not finished).", "",
-             "| variant | what it changes | task | seed | " + " | ".join(f"return at {m // 1000}k" for m in MILESTONES)
+             "| variant | what it changes | task | algorithm | seed | " + " | ".join(f"return at {m // 1000}k" for m in MILESTONES)
              + " | last eval (env steps) | normalised (last) | late (evals) | status |",
-             "|---|---|---|---|" + "---|" * len(MILESTONES) + "---|---|---|---|"]
+             "|---|---|---|---|---|" + "---|" * len(MILESTONES) + "---|---|---|---|"]
     for r in rows:
         late = "–" if r["late"] is None else f"{r['late']:.0f} ({r['late_evals']})"
         at = " | ".join("–" if r["at"][m] is None else f"{r['at'][m]:.0f}" for m in MILESTONES)
-        lines.append(f"| {r['variant']} | {r['note']} | {r['task']} | {r['seed']} | {at} | {r['final']:.0f} ({r['steps']:,}) | "
+        lines.append(f"| {r['variant']} | {r['note']} | {r['task']} | {r['algo']} | {r['seed']} | {at} | {r['final']:.0f} ({r['steps']:,}) | "
                      f"{r['normalised']:.2f} | {late} | {r['status']} |")
     import matplotlib
 
