@@ -160,6 +160,9 @@ def test_oracle_and_gail_reward_rows_share_the_budget_and_scores_are_normalised_
     expected = (rows["gail_reward_so"]["return_mean"] - random_return) / (rows["rl"]["return_mean"] - random_return)
     assert rows["gail_reward_so"]["of_oracle"] == pytest.approx(expected)
     assert "| rl | 1 | 1 |" in (out / "report.md").read_text() and "of oracle" in (out / "report.md").read_text()
+    late = runs["pendulum/rl/seed0"]["late_return"]
+    assert rows["rl"]["seed_returns"] == {"0": pytest.approx(late)}  # each seed's late return, for tables that cite them
+    assert f"| 0: {late:.0f} |" in (out / "report.md").read_text()
 
 
 def test_a_recipe_that_normalizes_observations_runs_every_env_step_algorithm(tmp_path):

@@ -80,6 +80,7 @@ def summarize(results: Sequence[Optional[dict[str, Any]]]) -> tuple[list[dict], 
             "task": task, "algo": algo, "runs": len(runs),
             "failed": sum(1 for f in failed if f["task"] == task and f["algo"] == algo),
             "return_mean": float(returns.mean()), "return_std": float(returns.std()),
+            "seed_returns": {int(r["seed"]): float(r["late_return"]) for r in sorted(runs, key=lambda r: r["seed"])},
             "score_mean": float(scores.mean()), "iqm": point, "ci_low": lo, "ci_high": hi,
             "oracle_return": oracle.get(task), "of_oracle": None if of_oracle is None else float(of_oracle),
             "wall_time": float(np.mean([r["wall_time"] for r in runs])),
@@ -123,13 +124,14 @@ def markdown_report(profile: str, rows: list[dict], aggregate: list[dict], faile
         "",
         "## Per task",
         "",
-        "| task | algorithm | runs | late return (mean ± std) | normalised (mean) | IQM [95% CI] | of oracle | env steps | wall time / run | env steps/s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| task | algorithm | runs | late return (mean ± std) | late return per seed (seed: return) | normalised (mean) | IQM [95% CI] | of oracle | env steps | wall time / run | env steps/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         runs = f"{r['runs']}" + (f" (+{r['failed']} failed)" if r["failed"] else "")
+        per_seed = ", ".join(f"{seed}: {ret:.0f}" for seed, ret in r.get("seed_returns", {}).items()) or "–"
         lines.append(
-            f"| {r['task']} | {r['algo']} | {runs} | {r['return_mean']:.1f} ± {r['return_std']:.1f} | {_fmt(r['score_mean'])} | "
+            f"| {r['task']} | {r['algo']} | {runs} | {r['return_mean']:.1f} ± {r['return_std']:.1f} | {per_seed} | {_fmt(r['score_mean'])} | "
             f"{_fmt(r['iqm'])} [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}] | {_fmt(r.get('of_oracle'))} | {r['env_steps']} | {r['wall_time']:.0f} s | "
             f"{_fmt(r['env_steps_per_second'], '.0f')} |"
         )
