@@ -303,6 +303,7 @@ def test_diagnose_reward_reads_a_train_smile_checkpoint(tmp_path):
     assert "Spearman rank correlation" in (tmp_path / "diag" / "diagnosis.md").read_text()
 
     sa, status = run(tmp_path, "reward.learner=smiling_sa", name="sa")
+    assert status == 0
     with pytest.raises(SbilError, match="state-only SMILING"):
         diagnose.main([str(list_checkpoints(sa / "checkpoints")[-1]), *small])
     with pytest.raises(SbilError, match="holds no reward.pt"):

@@ -129,7 +129,7 @@ def markdown_report(profile: str, rows: list[dict], aggregate: list[dict], faile
     ]
     for r in rows:
         runs = f"{r['runs']}" + (f" (+{r['failed']} failed)" if r["failed"] else "")
-        per_seed = ", ".join(f"{seed}: {ret:.0f}" for seed, ret in r.get("seed_returns", {}).items()) or "–"
+        per_seed = ", ".join(f"{seed}: {ret:.0f}" for seed, ret in r["seed_returns"].items())
         lines.append(
             f"| {r['task']} | {r['algo']} | {runs} | {r['return_mean']:.1f} ± {r['return_std']:.1f} | {per_seed} | {_fmt(r['score_mean'])} | "
             f"{_fmt(r['iqm'])} [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}] | {_fmt(r.get('of_oracle'))} | {r['env_steps']} | {r['wall_time']:.0f} s | "
