@@ -40,33 +40,38 @@ def down(task: str, obs: np.ndarray) -> np.ndarray:
     raise SystemExit(f"no 'down' rule for task {task!r}")
 
 
-parser = argparse.ArgumentParser()
-parser.add_argument("runs", nargs="+")
-parser.add_argument("--episodes", type=int, default=5)
-parser.add_argument("--states", type=int, default=16384, help="newest training states (4 PPO rollouts)")
-args = parser.parse_args()
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("runs", nargs="+")
+    parser.add_argument("--episodes", type=int, default=5)
+    parser.add_argument("--states", type=int, default=16384, help="newest training states (4 PPO rollouts)")
+    args = parser.parse_args()
 
-manifest = read_manifest()
-print("| run | training states down (newest %d) | eval episodes: return (mean, min) | eval steps down | eval episodes ever down |" % args.states)
-print("|---|---|---|---|---|")
-for run in map(Path, args.runs):
-    task = run.parts[-3]
-    smile = run / "smile"
-    found = latest_checkpoint(smile / "checkpoints")
-    if found is None:
-        raise SystemExit(f"{run}: no verified checkpoint under {smile / 'checkpoints'} (rerun its profile first)")
-    refit = pickle.loads((found[0] / "state.pkl").read_bytes())["refit"]
-    n = len(refit["data"]["dones"])
-    train_down = down(task, refit["data"]["next_obs"][newest_slots(refit["pos"], n, np.arange(min(args.states, n)))]).mean()
+    manifest = read_manifest()
+    print("| run | training states down (newest %d) | eval episodes: return (mean, min) | eval steps down | eval episodes ever down |" % args.states)
+    print("|---|---|---|---|---|")
+    for run in map(Path, args.runs):
+        task = run.parts[-3]
+        smile = run / "smile"
+        found = latest_checkpoint(smile / "checkpoints")
+        if found is None:
+            raise SystemExit(f"{run}: no verified checkpoint under {smile / 'checkpoints'} (rerun its profile first)")
+        refit = pickle.loads((found[0] / "state.pkl").read_bytes())["refit"]
+        n = len(refit["data"]["dones"])
+        train_down = down(task, refit["data"]["next_obs"][newest_slots(refit["pos"], n, np.arange(min(args.states, n)))]).mean()
 
-    entry = manifest["tasks"][task]
-    env_kwargs = entry.get("env_kwargs", {})
-    # The policy acts on the run's normalised observations; the episodes (and "down") stay raw.
-    normalizer = VecNormalize.load(str(smile / "vecnormalize.pkl"), DummyVecEnv([lambda: make_env(entry["env_id"], env_kwargs)]))
-    model = PPO.load(smile / "policy.zip", device="cpu")
-    policy = SimpleNamespace(predict=lambda obs, deterministic: model.predict(normalizer.normalize_obs(obs), deterministic=deterministic))
-    episodes = rollout_episodes(policy, entry["env_id"], env_kwargs, args.episodes, seed=7000)
-    returns = [float(ep["rewards"].sum()) for ep in episodes]
-    steps_down = [down(task, ep["next_obs"]) for ep in episodes]
-    print(f"| {run} | {train_down:.2f} | {np.mean(returns):.0f}, {np.min(returns):.0f} | {np.mean(np.concatenate(steps_down)):.2f} | "
-          f"{sum(d.any() for d in steps_down)} of {args.episodes} |")
+        entry = manifest["tasks"][task]
+        env_kwargs = entry.get("env_kwargs", {})
+        # The policy acts on the run's normalised observations; the episodes (and "down") stay raw.
+        normalizer = VecNormalize.load(str(smile / "vecnormalize.pkl"), DummyVecEnv([lambda: make_env(entry["env_id"], env_kwargs)]))
+        model = PPO.load(smile / "policy.zip", device="cpu")
+        policy = SimpleNamespace(predict=lambda obs, deterministic: model.predict(normalizer.normalize_obs(obs), deterministic=deterministic))
+        episodes = rollout_episodes(policy, entry["env_id"], env_kwargs, args.episodes, seed=7000)
+        returns = [float(ep["rewards"].sum()) for ep in episodes]
+        steps_down = [down(task, ep["next_obs"]) for ep in episodes]
+        print(f"| {run} | {train_down:.2f} | {np.mean(returns):.0f}, {np.min(returns):.0f} | {np.mean(np.concatenate(steps_down)):.2f} | "
+              f"{sum(d.any() for d in steps_down)} of {args.episodes} |")
+
+
+if __name__ == "__main__":
+    main()
