@@ -6,9 +6,11 @@ demo states would earn against the same rollout.
 
     python results/ablation/rank/down_reward.py RUN_DIR [RUN_DIR ...] [--floor -2]
 
-RUN_DIR is a benchmark run folder of state-only SMILING with per-rollout processing
-(``<out>/runs/<task>/smiling/seed<k>``, ``norm_window=0``); "down" is the rule of ``down_share.py``
-next to this file, applied to the state the reward scores. ``--floor F`` adds the processed rewards
+RUN_DIR is a benchmark run folder of SMILING with per-rollout processing
+(``<out>/runs/<task>/smiling/seed<k>`` or ``.../smiling_sa/seed<k>``, ``norm_window=0``); "down" is
+the rule of ``down_share.py`` next to this file, applied to the state the reward scores (``next_obs``
+for state-only SMILING, ``obs`` for the state-action variant, which scores (obs, action) pairs; the
+expert's pairs are then its demo pairs). ``--floor F`` adds the processed rewards
 under floor F instead of the run's own. A processed reward
 that is as high down as upright means the reward does not see the fall; a low one that the learner
 still falls means it is the learner, not the reward, that trades falls for something.
@@ -66,9 +68,10 @@ def main(argv: Sequence[str]) -> int:
         reward = load_reward(found[0] / "reward.pt", device="cpu")
         cfg = getattr(reward, "cfg", None)
         norm_window = OmegaConf.load(run / "smile" / "config.yaml").reward.get("norm_window", 0)
-        if cfg is None or cfg.use_action or cfg.score_state != "next_obs" or norm_window:
-            raise SbilError(f"{run}: this reads state-only SMILING rewards that score next_obs, one rollout at a time "
+        if cfg is None or norm_window:
+            raise SbilError(f"{run}: this reads SMILING rewards processed one rollout at a time "
                             f"(norm_window=0); this one is {type(reward).__name__} with another setting.")
+        scored = "obs" if cfg.use_action or cfg.score_state == "obs" else "next_obs"
         refit = pickle.loads((found[0] / "state.pkl").read_bytes())["refit"]
         data, capacity = refit["data"], len(refit["data"]["dones"])
         held = capacity if refit["full"] else refit["pos"]
@@ -76,13 +79,12 @@ def main(argv: Sequence[str]) -> int:
             raise SbilError(f"{run}: its checkpoint holds {held} learner transitions, fewer than {args.rollouts} x {args.rollout}: "
                             "lower --rollouts or --rollout.")
         floor = -np.inf if reward.reward_floor is None else reward.reward_floor
-        expert = load_demos(task).next_obs
-        no_acts, no_dones = np.zeros((len(expert), *reward.action_space.shape), np.float32), np.zeros(len(expert), bool)
-        expert_raw = reward.raw_reward(expert, no_acts, expert, no_dones)
+        demos = load_demos(task)
+        expert_raw = reward.raw_reward(demos.obs, demos.acts, demos.next_obs, np.zeros(len(demos.obs), bool))
         for back in range(args.rollouts):
             idx = newest_slots(refit["pos"], capacity, back * args.rollout + np.arange(args.rollout))
             obs, acts, next_obs, dones = (data[k][idx] for k in ("obs", "acts", "next_obs", "dones"))
-            is_down = down(task, next_obs)
+            is_down = down(task, obs if scored == "obs" else next_obs)
             raw = reward.raw_reward(obs, acts, next_obs, dones)
             # Before reward_scale, in the units of the floor and the clip; each rollout its own reference.
             z = reward.normalize(raw, update_stats=False) / reward.reward_scale
