@@ -250,7 +250,7 @@ def estimator_fidelity(args: argparse.Namespace, smiling: Callable[..., SmilingR
             "expert": pick(expert.next_obs, args.states // 2), "learner": pick(learner_states, args.states // 2)}
     inputs = state_inputs(reward, sets)
     gen = th.Generator().manual_seed(0)
-    n_precise = 4 if args.quick else 20
+    n_precise = 4 if args.quick else args.precise_draws
     precise = precise_rewards(reward, inputs, n_precise, gen)
     out: dict[str, Any] = {"task": args.estimator_task, "states": {k: len(v) for k, v in sets.items()}, "precise_draws": n_precise, "candidates": {}}
     for key, label, fields in CANDIDATES:
@@ -305,6 +305,8 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--prefill", type=int, default=100_000,
                         help="random transitions in SMILING's learner buffer and SAC's replay buffer before each run")
     parser.add_argument("--states", type=int, default=1024)
+    parser.add_argument("--precise-draws", type=int, default=20,
+                        help="reference draws averaged into the precise reward (more: a higher ceiling on sets whose rewards barely differ)")
     parser.add_argument("--memory-steps", type=int, default=0, help="also run PPO + SMILING this long and report RSS (0: skip)")
     parser.add_argument("--memory-only", action="store_true", help="only the memory run (needs --memory-steps); writes memory.{json,md}")
     parser.add_argument("--estimator-only", action="store_true", help="only the reward-estimator part; writes estimator.{json,md}")
@@ -312,6 +314,8 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("results/speed"))
     args = parser.parse_args(argv)
+    if args.precise_draws < 2:
+        raise SbilError(f"--precise-draws must be at least 2 (the ceiling splits them in halves), got {args.precise_draws}.")
     if args.quick:
         args.ppo_steps, args.ppo_warmup, args.sac_steps, args.prefill, args.states = 1024, 512, 150, 500, 64
     set_threads(args.threads)

@@ -164,6 +164,12 @@ def test_oracle_and_gail_reward_rows_share_the_budget_and_scores_are_normalised_
     assert rows["rl"]["seed_returns"] == {"0": pytest.approx(late)}  # each seed's late return, for tables that cite them
     assert f"| 0: {late:.0f} |" in (out / "report.md").read_text()
 
+    # Hand-written findings next to the report survive its regeneration, placed above the per-task table.
+    (out / "findings.md").write_text("The oracle wins on pendulum: diagnosed in `why.md`.\n")
+    assert bench.main([f"profile={micro}", f"out={out}", "algos=rl,gail_reward_so", "seeds=0", "report_only=true"]) == 0
+    report = (out / "report.md").read_text()
+    assert report.index("## Findings") < report.index("diagnosed in `why.md`") < report.index("## Per task")
+
 
 def test_a_recipe_that_normalizes_observations_runs_every_env_step_algorithm(tmp_path):
     path = tmp_path / "profiles.yaml"

@@ -101,7 +101,10 @@ def _fmt(x: Optional[float], spec: str = ".2f") -> str:
     return "–" if x is None or (isinstance(x, float) and np.isnan(x)) else format(x, spec)
 
 
-def markdown_report(profile: str, rows: list[dict], aggregate: list[dict], failed: list[dict], command: str) -> str:
+def markdown_report(profile: str, rows: list[dict], aggregate: list[dict], failed: list[dict], command: str,
+                    findings: str = "") -> str:
+    """The report's markdown; ``findings`` (hand-written markdown, e.g. where a method trails and why)
+    goes right after the aggregate table, so the numbers and what they mean are read together."""
     lines = [
         f"# Benchmark: profile `{profile}`",
         "",
@@ -118,8 +121,11 @@ def markdown_report(profile: str, rows: list[dict], aggregate: list[dict], faile
         "|---|---|---|---|---|---|",
     ]
     for a in aggregate:
-        of_oracle = f"{a['of_oracle_mean']:.2f} ({a['oracle_tasks']} tasks)" if a.get("of_oracle_mean") is not None else "–"
+        of_oracle = f"{a['of_oracle_mean']:.2f} ({a['oracle_tasks']} task{'s' if a['oracle_tasks'] != 1 else ''})" if a.get("of_oracle_mean") is not None else "–"
         lines.append(f"| {a['algo']} | {a['tasks']} | {a['runs']} | {_fmt(a['iqm'])} | [{_fmt(a['ci_low'])}, {_fmt(a['ci_high'])}] | {of_oracle} |")
+    if findings.strip():
+        lines += ["", "## Findings", "", f"Written by hand in `{FINDINGS}` next to this report (not generated); the numbers below are.",
+                  "", findings.strip()]
     lines += [
         "",
         "## Per task",
@@ -224,8 +230,13 @@ def _with_late_return(spec: RunSpec, result: Optional[dict]) -> Optional[dict]:
             "normalized_score": normalized_score(late, result["expert_return"], result["random_return"])}
 
 
+#: hand-written findings kept in a profile's output folder and copied into its report
+FINDINGS = "findings.md"
+
+
 def write_report(profile: str, specs: Sequence[RunSpec], results: Sequence[Optional[dict]], out_dir: PathLike, command: str) -> Path:
-    """``report.md``, ``summary.json`` and the PNGs in ``out_dir``; returns the report path."""
+    """``report.md``, ``summary.json`` and the PNGs in ``out_dir``; returns the report path. A
+    ``findings.md`` in ``out_dir`` (what the numbers mean, written by hand) is copied into the report."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results = [_with_late_return(spec, r) for spec, r in zip(specs, results)]
@@ -235,5 +246,6 @@ def write_report(profile: str, specs: Sequence[RunSpec], results: Sequence[Optio
                                                   "failed": [{k: f.get(k) for k in ("task", "algo", "seed", "error")} for f in failed]})
     plot_report(specs, results, aggregate, out_dir)
     path = out_dir / "report.md"
-    atomic_write(path, markdown_report(profile, rows, aggregate, failed, command))
+    findings = out_dir / FINDINGS
+    atomic_write(path, markdown_report(profile, rows, aggregate, failed, command, findings.read_text() if findings.is_file() else ""))
     return path
