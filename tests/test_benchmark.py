@@ -355,3 +355,23 @@ def test_an_interrupted_run_cancels_the_rest_of_a_ray_sweep(micro, tmp_path, mon
     assert len(specs) >= 2
     sweep.run_sweep(specs, backend="ray", progress_bar=False)
     assert ran == [specs[0].key] and cancelled == [s.key for s in specs[1:]]
+
+
+def test_a_stopped_run_keeps_the_evaluations_it_made(micro, tmp_path, monkeypatch):
+    """A run stopped midway is recorded as failed (it resumes next time), with the curve it had so far."""
+    from sbil.benchmark import runs as run_module
+
+    spec = plan_runs(load_profile(micro), tmp_path / "out", algos=["smiling"], seeds=[0])[0]
+
+    def stopped_midway(spec):
+        smile = tmp_path / "out/runs/pendulum/smiling/seed0/smile"
+        smile.mkdir(parents=True)
+        (smile / "evals.csv").write_text("timesteps,mean_return,std_return,mean_length,wall_time\n128,-1200.5,10,200,3\n")
+        raise run_module.RunInterrupted("SIGTERM")
+
+    monkeypatch.setattr(run_module, "_run_smiling", stopped_midway)
+    outcome = run_module.run_one(spec)
+    assert outcome["result"]["status"] == "failed" and outcome["result"]["interrupted"] == "SIGTERM"
+    assert [row["mean_return"] for row in outcome["curve"]] == [-1200.5]
+    run_module.write_run(spec, outcome)
+    assert (tmp_path / "out/runs/pendulum/smiling/seed0/evals.csv").read_text().splitlines()[1].startswith("128,-1200.5")

@@ -60,7 +60,8 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
                   "wall_time": time.time() - t0}
         if isinstance(e, RunInterrupted):
             result["interrupted"] = e.signal_name
-        return {"result": result, "curve": []}
+        # The evaluations made before the stop stay readable in the run's evals.csv (the run resumes from its checkpoint anyway).
+        return {"result": result, "curve": _partial_curve(run_dir / "smile" / "evals.csv")}
     final = curve[-1]
     late, n_late = late_return(curve, env_steps)
     # a resumed run's curve carries the time of the segments before the interruption; this process saw only the last
@@ -226,9 +227,20 @@ def normalized_score(ret: float, expert_return: float, random_return: float) -> 
 
 
 def read_curve(path: Path) -> list[dict]:
+    """The evaluations in an ``evals.csv`` (empty if the file holds no header, as a run stopped at once)."""
     lines = path.read_text().strip().splitlines()
+    if not lines:
+        return []
     keys = lines[0].split(",")
     return [dict(zip(keys, map(float, line.split(",")))) for line in lines[1:]]
+
+
+def _partial_curve(path: Path) -> list[dict]:
+    """A stopped run's evaluations so far; none if it made none (or its file is unreadable: a failed run never raises)."""
+    try:
+        return read_curve(path) if path.is_file() else []
+    except (OSError, ValueError):
+        return []
 
 
 def write_run(spec: RunSpec, outcome: dict[str, Any]) -> None:
