@@ -17,8 +17,8 @@ each, so that a shared machine's changing speed shows in all of them alike, not 
 Estimator speed and fidelity (HalfCheetah-v5 with the shipped expert demos, so the states are
 distinct and the expert net is real): states/s of the reference configuration (500 evenly spaced t
 per state, 1024 states) and of our default, and the default's Spearman rank correlation and
-relative RMSE against a precise reward (the mean of 20 reference draws); the precise reward's own
-split-half Spearman is the ceiling any estimator can show.
+relative RMSE against a precise reward (the mean of 20 reference draws, ``--precise-draws``); the
+ceiling is the highest Spearman the precise reward's own noise allows (from its split halves).
 Memory: resident set size of a PPO + SMILING run at 100k steps and at the end (``--memory-steps``).
 """
 
@@ -289,7 +289,8 @@ def estimator_lines(est: dict[str, Any]) -> list[str]:
         lines.append(f"| {row['label']} | {row['states_per_second']:.0f} | {row['speedup_over_reference']:.1f}x | {row['spearman_broad']:.3f} | "
                      f"{row['spearman_expert']:.3f} | {row['spearman_learner']:.3f} |")
     c = est["ceiling"]
-    lines += ["", f"Ceiling (split-half Spearman of the precise reward itself): broad {c['broad']:.3f}, expert {c['expert']:.3f}, "
+    lines += ["", f"Ceiling (the highest Spearman the precise reward's own noise allows: the square root of its split-half "
+              f"reliability, Spearman-Brown corrected): broad {c['broad']:.3f}, expert {c['expert']:.3f}, "
               f"learner {c['learner']:.3f}."]
     return lines
 

@@ -231,7 +231,7 @@ def main(argv: Sequence[str]) -> int:
     narrow = {name: inputs[name] for name in ("broad", "expert", "learner")}
     for est in ESTIMATORS:
         out["fidelity"][est.label] = {name: r["spearman"] for name, r in fidelity(reward, narrow, precise, est, gen).items()}
-    out["fidelity"]["ceiling: precise split-half"] = split_half_ceiling({name: precise[name] for name in narrow})
+    out["fidelity"]["ceiling: what the precise reward's own noise allows"] = split_half_ceiling({name: precise[name] for name in narrow})
     out["policies"] = policy_returns(args, reward, entry, checkpoint_obs_normalizer(
         state.get("run") or {}, lambda: make_env(entry["env_id"], entry["env_kwargs"])))
     expert_raw = reward.raw_reward(sets["expert"], np.zeros((len(sets["expert"]), *reward.action_space.shape), np.float32), sets["expert"],

@@ -57,10 +57,15 @@ def fidelity(reward: SmilingReward, inputs: Mapping[str, th.Tensor], precise: Ma
 
 
 def split_half_ceiling(precise: Mapping[str, np.ndarray]) -> dict[str, float]:
-    """Spearman of the precise reward's two halves (its draws split in two): how well the precise
-    reward itself is pinned down, the ceiling for any estimator on each set."""
+    """The highest Spearman any estimator can reach against the precise reward on each set, given
+    the precise reward's own noise: its draws split in two halves, the halves' Spearman ``r`` is the
+    reliability of a half; the whole mean's is ``2r / (1 + r)`` (Spearman-Brown), and a perfect
+    estimator correlates with a noisy copy of the truth by the square root of that copy's reliability.
+    On a set whose rewards barely differ the precise reward is itself mostly noise, and so is any
+    Spearman against it: more draws (``--precise-draws``) raise the ceiling."""
     out = {}
     for name, draws in precise.items():
         half = len(draws) // 2
-        out[name] = float(spearmanr(draws[:half].mean(0), draws[half:].mean(0))[0])
+        r = float(spearmanr(draws[:half].mean(0), draws[half:].mean(0))[0])
+        out[name] = float(np.sqrt(max(2 * r / (1 + r), 0.0))) if r > -1 else 0.0
     return out
