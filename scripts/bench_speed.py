@@ -219,6 +219,7 @@ def prefill(buffer: Any, data: dict[str, np.ndarray]) -> None:
 CANDIDATES = (
     ("old_default", "qmc, 16 draws over all t (the default before issue 18)", {"estimator": "qmc", "n_t_samples": 16, "reward_min_signal": 0.0}),
     ("default", "default", {}),
+    ("default_x4", "the default with 4x the draws (256): what more draws buy", {"n_t_samples": 256}),
     ("reference", "reference: 500 evenly spaced t, one noise draw each", {"estimator": "reference", "n_t_samples": 500}),
 )
 
