@@ -219,7 +219,7 @@ def prefill(buffer: Any, data: dict[str, np.ndarray]) -> None:
 CANDIDATES = (
     ("old_default", "qmc, 16 draws over all t (the default before issue 18)", {"estimator": "qmc", "n_t_samples": 16, "reward_min_signal": 0.0}),
     ("default", "default", {}),
-    ("default_x4", "the default with 4x the draws (256): what more draws buy", {"n_t_samples": 256}),
+    ("default_x4", "the default with more draws", {"draws_factor": 4}),
     ("reference", "reference: 500 evenly spaced t, one noise draw each", {"estimator": "reference", "n_t_samples": 500}),
 )
 
@@ -255,10 +255,12 @@ def estimator_fidelity(args: argparse.Namespace, smiling: Callable[..., SmilingR
     precise = precise_rewards(reward, inputs, n_precise, gen)
     out: dict[str, Any] = {"task": args.estimator_task, "states": {k: len(v) for k, v in sets.items()}, "precise_draws": n_precise, "candidates": {}}
     for key, label, fields in CANDIDATES:
-        est = Estimator(label, fields.get("estimator", reward.cfg.estimator), fields.get("n_t_samples", reward.cfg.n_t_samples),
-                        fields.get("reward_min_signal", reward.cfg.reward_min_signal))
+        n_draws = fields.get("n_t_samples", reward.cfg.n_t_samples * fields.get("draws_factor", 1))
+        est = Estimator(label, fields.get("estimator", reward.cfg.estimator), n_draws, fields.get("reward_min_signal", reward.cfg.reward_min_signal))
         if key == "default":
             est = est._replace(label=f"default: {est.estimator}, {est.n_t_samples} draws, sqrt(abar_t) >= {est.min_signal}")
+        elif "draws_factor" in fields:
+            est = est._replace(label=f"the default with {fields['draws_factor']}x the draws ({est.n_t_samples}): what more draws buy")
         x = inputs["broad"]
 
         def call() -> th.Tensor:  # as a reward call after a refit runs it: fresh qmc draws

@@ -358,7 +358,8 @@ def test_an_interrupted_run_cancels_the_rest_of_a_ray_sweep(micro, tmp_path, mon
 
 
 def test_a_stopped_run_keeps_the_evaluations_it_made(micro, tmp_path, monkeypatch):
-    """A run stopped midway is recorded as failed (it resumes next time), with the curve it had so far."""
+    """A run stopped midway is recorded as failed (it resumes next time), with the curve it had so far:
+    from disk for sbil's train loop, from memory for imitation's trainers."""
     from sbil.benchmark import runs as run_module
 
     spec = plan_runs(load_profile(micro), tmp_path / "out", algos=["smiling"], seeds=[0])[0]
@@ -375,3 +376,13 @@ def test_a_stopped_run_keeps_the_evaluations_it_made(micro, tmp_path, monkeypatc
     assert [row["mean_return"] for row in outcome["curve"]] == [-1200.5]
     run_module.write_run(spec, outcome)
     assert (tmp_path / "out/runs/pendulum/smiling/seed0/evals.csv").read_text().splitlines()[1].startswith("128,-1200.5")
+
+    # imitation's trainers hold their evaluations in memory: the stop hands them over
+    gail = plan_runs(load_profile(micro), tmp_path / "out", algos=["gail"], seeds=[0])[0]
+    row = {"timesteps": 128.0, "mean_return": -900.0, "std_return": 5.0, "mean_length": 200.0, "wall_time": 2.0}
+
+    def gail_stopped_midway(spec):
+        raise run_module.RunInterrupted("SIGINT", curve=[row])
+
+    monkeypatch.setattr(run_module, "_run_adversarial", gail_stopped_midway)
+    assert run_module.run_one(gail)["curve"] == [row]

@@ -356,6 +356,23 @@ def test_fidelity_tells_a_faithful_estimator_from_a_noisy_one(box2):
         state_inputs(SmilingReward(*box2, use_action=True), {"x": np.zeros((2, 2), np.float32)})
 
 
+def test_fidelity_ceiling_is_the_square_root_of_the_spearman_brown_reliability():
+    from sbil.rewards.fidelity import split_half_ceiling
+
+    rng = np.random.default_rng(0)
+    truth = rng.standard_normal(2000)
+    # Two draws whose halves correlate by r (Gaussian, where Spearman ~ Pearson): noise sd chosen for r = 0.6.
+    noise = np.sqrt(1 / 0.6 - 1)
+    draws = truth + noise * rng.standard_normal((2, 2000))
+    r_ranks = 6 / np.pi * np.arcsin(0.6 / 2)  # Spearman of a Gaussian pair with Pearson 0.6
+    assert split_half_ceiling({"s": draws})["s"] == pytest.approx(np.sqrt(2 * r_ranks / (1 + r_ranks)), abs=0.02)
+    assert split_half_ceiling({"s": np.stack([truth, -truth])})["s"] == 0.0  # halves disagree: nothing to rank by
+    assert np.isnan(split_half_ceiling({"s": np.ones((4, 10))})["s"])  # constant rewards: undefined, not "all noise"
+    assert split_half_ceiling({"s": np.stack([truth, truth, rng.standard_normal(2000)])})["s"] == pytest.approx(1.0)  # odd: equal halves
+    with pytest.raises(SbilError, match="at least 2"):
+        split_half_ceiling({"s": truth[None]})
+
+
 def test_reward_center_moves_the_robust_centre_to_a_quantile(box2):
     """reward_center=q: the batch's q-quantile earns 0 (with the floor at 0, a share q earns
     nothing); saved and loaded with the learner; refused where it means nothing."""

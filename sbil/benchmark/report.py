@@ -124,7 +124,8 @@ def markdown_report(profile: str, rows: list[dict], aggregate: list[dict], faile
         of_oracle = f"{a['of_oracle_mean']:.2f} ({a['oracle_tasks']} task{'s' if a['oracle_tasks'] != 1 else ''})" if a.get("of_oracle_mean") is not None else "–"
         lines.append(f"| {a['algo']} | {a['tasks']} | {a['runs']} | {_fmt(a['iqm'])} | [{_fmt(a['ci_low'])}, {_fmt(a['ci_high'])}] | {of_oracle} |")
     if findings.strip():
-        lines += ["", "## Findings", "", f"Written by hand in `{FINDINGS}` next to this report (not generated); the numbers below are.",
+        lines += ["", "## Findings", "", f"Written by hand in `{FINDINGS}` next to this report, not generated like the tables; "
+                  "keep it in step with them when runs are added.",
                   "", findings.strip()]
     lines += [
         "",

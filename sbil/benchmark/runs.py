@@ -27,9 +27,10 @@ class RunInterrupted(SbilError):
     """A run stopped by SIGINT / SIGTERM after writing its checkpoint: the sweep stops too, and the
     run resumes from that checkpoint next time."""
 
-    def __init__(self, signal_name: str) -> None:
+    def __init__(self, signal_name: str, curve: Optional[list[dict]] = None) -> None:
         super().__init__(f"stopped by {signal_name}")
         self.signal_name = signal_name
+        self.curve = curve  # the evaluations made so far, where the run holds them in memory
 
 
 def run_one(spec: RunSpec) -> dict[str, Any]:
@@ -58,10 +59,14 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
             raise
         result = {**base, "status": "failed", "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc(),
                   "wall_time": time.time() - t0}
+        curve: list[dict] = []
         if isinstance(e, RunInterrupted):
             result["interrupted"] = e.signal_name
-        # The evaluations made before the stop stay readable in the run's evals.csv (the run resumes from its checkpoint anyway).
-        return {"result": result, "curve": _partial_curve(run_dir / "smile" / "evals.csv")}
+            curve = e.curve or []
+        if not curve and spec.algo in TRAIN_LOOP_ALGOS:  # sbil's train loop keeps its evaluations on disk
+            curve = _partial_curve(run_dir / "smile" / "evals.csv")
+        # The evaluations made before a stop stay readable in the run's evals.csv (the run resumes from its checkpoint anyway).
+        return {"result": result, "curve": curve}
     final = curve[-1]
     late, n_late = late_return(curve, env_steps)
     # a resumed run's curve carries the time of the segments before the interruption; this process saw only the last
@@ -178,7 +183,7 @@ def _run_adversarial(spec: RunSpec) -> tuple[list[dict], int]:
     stopped = train_adversarial(trainer, budget, evaluator, eval_env, seed=spec.seed, checkpoint_dir=checkpoints,
                                 checkpoint_freq=r.checkpoint_every, fingerprint=fingerprint)
     if stopped:
-        raise RunInterrupted(stopped)
+        raise RunInterrupted(stopped, curve=list(evaluator.history))
     return _finish(evaluator, learner, venv, eval_env)
 
 

@@ -57,15 +57,22 @@ def fidelity(reward: SmilingReward, inputs: Mapping[str, th.Tensor], precise: Ma
 
 
 def split_half_ceiling(precise: Mapping[str, np.ndarray]) -> dict[str, float]:
-    """The highest Spearman any estimator can reach against the precise reward on each set, given
-    the precise reward's own noise: its draws split in two halves, the halves' Spearman ``r`` is the
-    reliability of a half; the whole mean's is ``2r / (1 + r)`` (Spearman-Brown), and a perfect
-    estimator correlates with a noisy copy of the truth by the square root of that copy's reliability.
-    On a set whose rewards barely differ the precise reward is itself mostly noise, and so is any
-    Spearman against it: more draws (``--precise-draws``) raise the ceiling."""
+    """Per set, the Spearman a noise-free estimator would be expected to reach against the precise
+    reward, given the precise reward's own noise. Its draws split in two halves, the halves' Spearman
+    ``r`` is the reliability of a half; the whole mean's is ``2r / (1 + r)`` (Spearman-Brown), and a
+    noise-free estimator correlates with a noisy copy of the truth by the square root of that copy's
+    reliability. Approximate for ranks (the formula is exact for Pearson's correlation), so a noisy
+    estimator can pass it by chance. On a set whose rewards barely differ the precise reward is
+    itself mostly noise, and so is any Spearman against it: more draws raise the ceiling. NaN where
+    the halves' rank correlation is undefined (constant rewards).
+
+    :param precise: ``(n_draws, n)`` reference draws per set, as :func:`precise_rewards` returns.
+    """
     out = {}
     for name, draws in precise.items():
         half = len(draws) // 2
-        r = float(spearmanr(draws[:half].mean(0), draws[half:].mean(0))[0])
-        out[name] = float(np.sqrt(max(2 * r / (1 + r), 0.0))) if r > -1 else 0.0
+        if half < 1:
+            raise SbilError(f"The ceiling splits the precise reward's draws in two halves: set {name!r} has {len(draws)} draw(s); use at least 2.")
+        r = float(spearmanr(draws[:half].mean(0), draws[half : 2 * half].mean(0))[0])
+        out[name] = float("nan") if np.isnan(r) else float(np.sqrt(max(2 * r / (1 + r), 0.0))) if r > -1 else 0.0
     return out

@@ -10,7 +10,8 @@ RUN_DIR is a benchmark run folder of SMILING with per-rollout processing
 (``<out>/runs/<task>/smiling/seed<k>`` or ``.../smiling_sa/seed<k>``, ``norm_window=0``); "down" is
 the rule of ``down_share.py`` next to this file, applied to the state the reward scores (``next_obs``
 for state-only SMILING, ``obs`` for the state-action variant, which scores (obs, action) pairs; the
-expert's pairs are then its demo pairs). ``--floor F`` adds the processed rewards
+expert's pairs are then its demo pairs; a state-action run's "states down" therefore counts a
+rollout's first states and not its last ones, one step apart from ``down_share.py``'s count). ``--floor F`` adds the processed rewards
 under floor F instead of the run's own. A processed reward
 that is as high down as upright means the reward does not see the fall; a low one that the learner
 still falls means it is the learner, not the reward, that trades falls for something.
