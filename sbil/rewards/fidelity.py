@@ -74,5 +74,9 @@ def split_half_ceiling(precise: Mapping[str, np.ndarray]) -> dict[str, float]:
         if half < 1:
             raise SbilError(f"The ceiling splits the precise reward's draws in two halves: set {name!r} has {len(draws)} draw(s); use at least 2.")
         r = float(spearmanr(draws[:half].mean(0), draws[half : 2 * half].mean(0))[0])
-        out[name] = float("nan") if np.isnan(r) else float(np.sqrt(max(2 * r / (1 + r), 0.0))) if r > -1 else 0.0
+        if np.isnan(r):
+            out[name] = float("nan")
+            continue
+        reliability = 2 * r / (1 + r) if r > -1 else 0.0  # Spearman-Brown; r = -1 would divide by zero
+        out[name] = float(np.sqrt(max(reliability, 0.0)))
     return out

@@ -223,8 +223,13 @@ class SmilingReward(RewardLearner):
         return ScoreNet(self.input_dim, self.cfg.hidden_size, self.cfg.time_embed_dim, self.cfg.score_net).to(self.device)
 
     # ---- inputs -------------------------------------------------------------------------------
+    def scored_state(self, obs: np.ndarray, next_obs: np.ndarray) -> np.ndarray:
+        """The state of each transition the reward scores: ``obs`` for the state-action variant (its
+        pairs are (obs, action)) and for ``score_state="obs"``, else ``next_obs``."""
+        return obs if self.cfg.use_action or self.cfg.score_state == "obs" else next_obs
+
     def _raw_inputs(self, obs: np.ndarray, acts: np.ndarray, next_obs: np.ndarray) -> th.Tensor:
-        state = (obs if self.cfg.use_action or self.cfg.score_state == "obs" else next_obs).reshape(len(obs), -1)
+        state = self.scored_state(obs, next_obs).reshape(len(obs), -1)
         if self._obs_index is not None:
             state = state[:, self._obs_index]
         x = np.concatenate([state, acts.reshape(len(acts), -1)], axis=1) if self.cfg.use_action else state
@@ -310,7 +315,8 @@ class SmilingReward(RewardLearner):
         # obs_dims only when set: caches from before it existed stay valid.
         cfg = {k: getattr(self.cfg, k) for k in _EXPERT_FIT_FIELDS if not (k == "obs_dims" and self.cfg.obs_dims is None)}
         h.update(json.dumps({"cfg": cfg, "obs": self._obs_summary, "act": self._act_summary, "format": 1}, sort_keys=True).encode())
-        for arr in ((obs, acts) if self.cfg.use_action else (obs if self.cfg.score_state == "obs" else next_obs,)):
+        state = self.scored_state(obs, next_obs)
+        for arr in ((state, acts) if self.cfg.use_action else (state,)):
             h.update(np.ascontiguousarray(arr).tobytes())
         return h.hexdigest()[:20]
 

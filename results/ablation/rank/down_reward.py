@@ -72,7 +72,6 @@ def main(argv: Sequence[str]) -> int:
         if cfg is None or norm_window:
             raise SbilError(f"{run}: this reads SMILING rewards processed one rollout at a time "
                             f"(norm_window=0); this one is {type(reward).__name__} with another setting.")
-        scored = "obs" if cfg.use_action or cfg.score_state == "obs" else "next_obs"
         refit = pickle.loads((found[0] / "state.pkl").read_bytes())["refit"]
         data, capacity = refit["data"], len(refit["data"]["dones"])
         held = capacity if refit["full"] else refit["pos"]
@@ -85,7 +84,7 @@ def main(argv: Sequence[str]) -> int:
         for back in range(args.rollouts):
             idx = newest_slots(refit["pos"], capacity, back * args.rollout + np.arange(args.rollout))
             obs, acts, next_obs, dones = (data[k][idx] for k in ("obs", "acts", "next_obs", "dones"))
-            is_down = down(task, obs if scored == "obs" else next_obs)
+            is_down = down(task, reward.scored_state(obs, next_obs))
             raw = reward.raw_reward(obs, acts, next_obs, dones)
             # Before reward_scale, in the units of the floor and the clip; each rollout its own reference.
             z = reward.normalize(raw, update_stats=False) / reward.reward_scale
